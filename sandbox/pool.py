@@ -1,0 +1,394 @@
+"""The parent side: a pool of zygote workers behind ``Sandbox.evaluate``/``evaluate_many``.
+
+The parent is the trusted side. It never forks itself (a large trainer forks slowly and holds
+threads and CUDA state); it starts one small zygote per worker, sends jobs as JSON frames,
+pipelines a couple of jobs per worker so no zygote waits on the parent, and turns the replies
+into :class:`Result` records holding canonical :class:`~sandbox.values.Value` objects. A worker
+that dies or stops answering is killed, its running job reported ``killed``, and a fresh worker
+started; nothing waits forever.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import selectors
+import signal
+import struct
+import subprocess
+import sys
+import sysconfig
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from sandbox.cgroup import MemoryCgroup
+from sandbox.values import DEFAULT_MAX_CHARS, Value
+
+log = logging.getLogger("sandbox")
+
+STATUSES = ("ok", "error", "timeout", "memory", "killed")
+ZYGOTE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "zygote.py")
+
+# Pure-Python/C stdlib modules that typical generated programs use; importing them once in the
+# zygote makes them free in every job. Nothing here starts threads at import.
+DEFAULT_PRELOAD = (
+    "math", "cmath", "random", "collections", "collections.abc", "itertools", "functools",
+    "operator", "re", "string", "heapq", "bisect", "json", "decimal", "fractions",
+    "copy", "typing", "dataclasses", "enum", "array", "struct", "textwrap", "unicodedata", "numbers",
+    "abc", "datetime", "time", "hashlib", "base64", "binascii", "zlib", "keyword", "types",
+    "contextlib", "io", "difflib", "pprint", "calendar", "weakref", "sys", "os",
+)
+
+# Workers wait on a short queue so a zygote never idles between jobs.
+PIPELINE_DEPTH = 2
+# Slack on top of a job's own timeout before the parent declares its worker hung.
+WATCHDOG_GRACE_S = 5.0
+
+
+@dataclass
+class Job:
+    """One unit of work: run ``program`` as a module, then evaluate each of ``exprs``."""
+
+    program: str
+    exprs: Sequence[str] = ()
+    seed: int = 0
+    timeout_s: float | None = None
+    mode: str = "module"  # "module" or "main" (run as __main__, like a script)
+    capture_output: bool = False
+    filename: str = "<main>"
+
+
+@dataclass
+class Result:
+    status: str  # "ok" | "error" | "timeout" | "memory" | "killed"
+    values: list[Value] = field(default_factory=list)
+    error: str | None = None
+    duration_s: float = 0.0
+    stdout: str = ""
+    stderr: str = ""
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    worker: int = -1
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+class SandboxError(RuntimeError):
+    """The sandbox could not start or was used after close."""
+
+
+class _Worker:
+    def __init__(self, index: int, cmd: list[str], env: dict[str, str], memory_mb: int) -> None:
+        self.index = index
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True,
+            start_new_session=True, cwd="/",
+        )
+        # The zygote forks no job before it has said hello, so joining the cgroup here is in time.
+        self.cgroup = MemoryCgroup(f"{os.getpid()}-{index}-{self.proc.pid}", memory_mb)
+        self.cgroup.add(self.proc.pid)
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.wfd = self.proc.stdin.fileno()
+        self.rfd = self.proc.stdout.fileno()
+        self.rbuf = bytearray()
+        self.wbuf = bytearray()
+        self.inflight: deque[tuple[int, Job, float]] = deque()  # (job index, job, time sent)
+        self.last_progress = time.monotonic()
+        self.hello: dict = self._read_hello()
+        os.set_blocking(self.wfd, False)
+        os.set_blocking(self.rfd, False)
+
+    def _read_hello(self) -> dict:
+        head = _read_exact(self.rfd, 4)
+        body = _read_exact(self.rfd, struct.unpack(">I", head)[0]) if head else None
+        if body is None:
+            self.kill()
+            raise SandboxError(f"sandbox worker {self.index} exited during start-up (see stderr)")
+        hello = json.loads(body)
+        if not hello.get("hello"):
+            self.kill()
+            raise SandboxError(f"sandbox worker {self.index} failed to start: {hello.get('error')}")
+        return hello
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def frames(self) -> list[dict]:
+        out = []
+        while len(self.rbuf) >= 4:
+            n = struct.unpack(">I", self.rbuf[:4])[0]
+            if len(self.rbuf) < 4 + n:
+                break
+            out.append(json.loads(bytes(self.rbuf[4 : 4 + n])))
+            del self.rbuf[: 4 + n]
+        return out
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        for f in (self.proc.stdin, self.proc.stdout):
+            try:
+                if f is not None:
+                    f.close()
+            except OSError:
+                pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        self.cgroup.remove()
+
+
+def _read_exact(fd: int, n: int) -> bytes | None:
+    buf = bytearray()
+    while len(buf) < n:
+        b = os.read(fd, n - len(buf))
+        if not b:
+            return None
+        buf += b
+    return bytes(buf)
+
+
+def _interpreter() -> str:
+    """The base interpreter (not a venv wrapper): the zygote runs with -s -S, stdlib only."""
+    return getattr(sys, "_base_executable", None) or sys.executable
+
+
+class Sandbox:
+    """A pool of isolated fork-server workers.
+
+    ``workers``: number of zygotes (≈ cores). ``timeout_s``: wall-clock limit per job.
+    ``memory_mb``: address-space budget per job on top of the interpreter. ``strict``: refuse to
+    start unless every isolation layer this kind of host can offer is active (degraded modes are
+    always logged at WARNING).
+    """
+
+    def __init__(
+        self,
+        workers: int = 2,
+        timeout_s: float = 5.0,
+        memory_mb: int = 512,
+        *,
+        disk_mb: int = 64,
+        max_output_bytes: int = 64 * 1024,
+        max_value_chars: int = DEFAULT_MAX_CHARS,
+        preload: Sequence[str] = DEFAULT_PRELOAD,
+        strict: bool = False,
+    ) -> None:
+        if workers < 1:
+            raise ValueError("workers must be >= 1")
+        if timeout_s <= 0:
+            raise ValueError("timeout_s must be > 0")
+        if memory_mb < 16:
+            raise ValueError("memory_mb must be >= 16")
+        self.timeout_s = float(timeout_s)
+        self.memory_mb = int(memory_mb)
+        self.max_value_chars = int(max_value_chars)
+        self._cfg = {
+            "timeout_s": self.timeout_s, "memory_mb": self.memory_mb, "disk_mb": int(disk_mb),
+            "max_output_bytes": int(max_output_bytes), "preload": list(preload),
+            "prefixes": sorted({sys.base_prefix, sys.base_exec_prefix, sysconfig.get_paths()["stdlib"]}),
+        }
+        self._cmd = [_interpreter(), "-s", "-S", "-B", ZYGOTE, json.dumps(self._cfg)]
+        self._env = {"PYTHONHASHSEED": "0", "MALLOC_ARENA_MAX": "2", "OMP_NUM_THREADS": "1",
+                     "OPENBLAS_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+        self._lock = threading.Lock()
+        self._closed = False
+        self._restarts = 0
+        self._workers: list[_Worker] = []
+        try:
+            for i in range(workers):
+                self._workers.append(_Worker(i, self._cmd, self._env, self.memory_mb))
+        except BaseException:
+            self._shutdown(self._workers)
+            raise
+        self.layers: dict[str, dict] = dict(self._workers[0].hello["layers"])
+        cg = self._workers[0].cgroup
+        self.layers["memory-cgroup"] = {"active": cg.path is not None, "detail": cg.detail}
+        degraded = [k for k, v in self.layers.items() if v["active"] is False]
+        if degraded:
+            msg = "sandbox running DEGRADED, inactive layers: " + "; ".join(
+                f"{k} ({self.layers[k]['detail']})" for k in degraded)
+            if strict:
+                self._shutdown(self._workers)
+                raise SandboxError(msg)
+            log.warning(msg)
+        self._finalizer = weakref.finalize(self, Sandbox._shutdown, self._workers)
+        atexit.register(self._finalizer)
+
+    # ------------------------------------------------------------------------------------------
+
+    @property
+    def active_layers(self) -> list[str]:
+        return [k for k, v in self.layers.items() if v["active"]]
+
+    @property
+    def inactive_layers(self) -> list[str]:
+        """Layers that would apply on this host but could not be entered (a degraded mode)."""
+        return [k for k, v in self.layers.items() if v["active"] is False]
+
+    @property
+    def worker_pids(self) -> list[int]:
+        return [w.pid for w in self._workers]
+
+    @property
+    def restarts(self) -> int:
+        return self._restarts
+
+    def evaluate(
+        self, program: str, exprs: Sequence[str] = (), *, seed: int = 0, timeout_s: float | None = None,
+        mode: str = "module", capture_output: bool = False,
+    ) -> Result:
+        """Run ``program`` as a module in a fresh isolated child, then evaluate ``exprs`` in order."""
+        return self.evaluate_many([Job(program, tuple(exprs), seed, timeout_s, mode, capture_output)])[0]
+
+    def evaluate_many(self, jobs: Iterable[Job | tuple]) -> list[Result]:
+        """Run jobs across the workers; results come back in input order."""
+        todo = [j if isinstance(j, Job) else Job(*j) for j in jobs]
+        for j in todo:
+            if not isinstance(j.program, str) or not all(isinstance(e, str) for e in j.exprs):
+                raise TypeError("program and exprs must be str")
+            if j.mode not in ("module", "main"):
+                raise ValueError(f"unknown mode {j.mode!r}")
+        with self._lock:
+            if self._closed:
+                raise SandboxError("sandbox is closed")
+            return self._run(todo)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._finalizer()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _shutdown(workers: list[_Worker]) -> None:
+        for w in workers:
+            w.kill()
+
+    def _frame(self, idx: int, job: Job) -> bytes:
+        body = json.dumps({
+            "id": idx, "program": job.program, "exprs": list(job.exprs), "seed": int(job.seed),
+            "timeout_s": job.timeout_s, "mode": job.mode, "capture": job.capture_output,
+            "filename": job.filename, "max_value_chars": self.max_value_chars,
+        }, ensure_ascii=False).encode("utf-8", "surrogatepass")
+        return struct.pack(">I", len(body)) + body
+
+    def _run(self, jobs: list[Job]) -> list[Result]:
+        results: list[Result | None] = [None] * len(jobs)
+        pending: deque[int] = deque(range(len(jobs)))
+        remaining = len(jobs)
+        sel = selectors.DefaultSelector()
+        for w in self._workers:
+            sel.register(w.rfd, selectors.EVENT_READ, w)
+        try:
+            while remaining:
+                for w in self._workers:
+                    while pending and len(w.inflight) < PIPELINE_DEPTH:
+                        idx = pending.popleft()
+                        if not w.inflight:
+                            w.last_progress = time.monotonic()
+                        w.inflight.append((idx, jobs[idx], time.monotonic()))
+                        w.wbuf += self._frame(idx, jobs[idx])
+                    self._flush(w, sel)
+                for key, _events in sel.select(timeout=0.5):
+                    w = key.data
+                    if key.fd == w.wfd:
+                        self._flush(w, sel)
+                        continue
+                    try:
+                        chunk = os.read(w.rfd, 1 << 20)
+                    except BlockingIOError:
+                        continue
+                    except OSError:
+                        chunk = b""
+                    if not chunk:
+                        remaining -= self._replace(w, sel, results, pending, "worker died")
+                        continue
+                    w.rbuf += chunk
+                    for msg in w.frames():
+                        idx, job, _sent = w.inflight.popleft()
+                        results[idx] = self._result(msg, w.index)
+                        remaining -= 1
+                        w.last_progress = time.monotonic()
+                now = time.monotonic()
+                for w in list(self._workers):
+                    if w.inflight:
+                        limit = (w.inflight[0][1].timeout_s or self.timeout_s) + WATCHDOG_GRACE_S
+                        if now - w.last_progress > limit:
+                            remaining -= self._replace(w, sel, results, pending, "worker hung")
+        finally:
+            sel.close()
+        return results  # type: ignore[return-value]
+
+    def _flush(self, w: _Worker, sel: selectors.BaseSelector) -> None:
+        if w.wbuf:
+            try:
+                del w.wbuf[: os.write(w.wfd, w.wbuf)]
+            except BlockingIOError:
+                pass
+            except OSError:
+                w.wbuf.clear()  # the worker is gone; the read side will notice
+        registered = w.wfd in sel.get_map()
+        if w.wbuf and not registered:
+            sel.register(w.wfd, selectors.EVENT_WRITE, w)
+        elif not w.wbuf and registered:
+            sel.unregister(w.wfd)
+
+    def _replace(self, w: _Worker, sel: selectors.BaseSelector, results: list, pending: deque,
+                 why: str) -> int:
+        """Kill a dead or hung worker, report its running job as killed, requeue the rest."""
+        for fd in (w.rfd, w.wfd):
+            try:
+                sel.unregister(fd)
+            except (KeyError, ValueError):
+                pass
+        w.kill()
+        done = 0
+        if w.inflight:
+            idx, job, sent = w.inflight.popleft()
+            results[idx] = Result("killed", error=f"WorkerDied: {why}", duration_s=time.monotonic() - sent,
+                                  worker=w.index)
+            done = 1
+            for idx, _job, _sent in reversed(w.inflight):
+                pending.appendleft(idx)
+        log.warning("sandbox worker %d (pid %d): %s; starting a new one", w.index, w.pid, why)
+        fresh = _Worker(w.index, self._cmd, self._env, self.memory_mb)
+        self._workers[w.index] = fresh
+        self._restarts += 1
+        sel.register(fresh.rfd, selectors.EVENT_READ, fresh)
+        return done
+
+    def _result(self, msg: dict, worker: int) -> Result:
+        status = msg.get("status")
+        if status not in STATUSES:
+            return Result("error", error=f"ProtocolError: bad status {status!r}", worker=worker)
+        return Result(
+            status=status,
+            values=[Value(v) for v in msg.get("values") or []],
+            error=msg.get("error"),
+            duration_s=float(msg.get("duration_s") or 0.0),
+            stdout=msg.get("stdout", ""),
+            stderr=msg.get("stderr", ""),
+            stdout_truncated=bool(msg.get("stdout_truncated")),
+            stderr_truncated=bool(msg.get("stderr_truncated")),
+            worker=worker,
+        )

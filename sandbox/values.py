@@ -1,0 +1,275 @@
+"""Canonical, safe encoding of plain-data values.
+
+A job's results cross from the sandboxed child to the parent only as *text* in a canonical
+Python-literal form produced here. The parent never ``eval``s, ``exec``s or unpickles it: it
+parses the text with a restricted AST walker (:func:`parse_literal`) that accepts literals and
+nothing else. Equal encodings mean equal values, so comparisons happen on the text, in the parent,
+where a hostile ``__eq__`` cannot run.
+
+This file is imported by the zygote (stdlib only, no package imports) and by the parent.
+
+Canonical form:
+  None / True / False; ints in decimal (at most ``MAX_INT_DIGITS`` digits); floats by ``repr``,
+  with ``float('nan')``, ``float('inf')``, ``float('-inf')``; ``complex(re, im)`` with float parts;
+  ``str``/``bytes`` by ``repr``; lists, tuples; dicts with entries sorted by encoded key; sets and
+  frozensets with elements sorted by encoding (``set()``/``frozenset()`` when empty).
+  Anything else becomes an opaque marker ``<opaque:TypeName>`` (or ``<opaque:too-large>``,
+  ``<opaque:too-deep>``), which is never equal to anything, not even itself.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+
+MAX_INT_DIGITS = 4000
+MAX_DEPTH = 64
+DEFAULT_MAX_CHARS = 1_000_000
+OPAQUE_PREFIX = "<opaque:"
+
+# Standard-library dict subclasses whose equality with a plain dict holds; they encode as dicts.
+_DICT_LIKE = {"OrderedDict", "defaultdict", "Counter"}
+_DICT_LIKE_MODULE = "collections"
+
+
+class LiteralError(ValueError):
+    """The text is not a plain-data literal that :func:`parse_literal` accepts."""
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _float_text(x: float) -> str:
+    if math.isnan(x):
+        return "float('nan')"
+    if math.isinf(x):
+        return "float('inf')" if x > 0 else "float('-inf')"
+    return float.__repr__(x)
+
+
+def encode(obj: object, max_chars: int = DEFAULT_MAX_CHARS) -> str:
+    """Return the canonical literal text of ``obj``.
+
+    Uses exact-type checks and base-class methods only (``str.__repr__(x)``, ``dict.items(x)``),
+    so no method defined by the job is ever called. Structures past ``max_chars``, ``MAX_DEPTH`` or
+    with cycles become opaque markers instead of raising.
+    """
+    budget = [max_chars]
+    try:
+        return _encode(obj, 0, budget)
+    except _TooLarge:
+        return OPAQUE_PREFIX + "too-large>"
+
+
+def _spend(budget: list[int], text: str) -> str:
+    budget[0] -= len(text)
+    if budget[0] < 0:
+        raise _TooLarge
+    return text
+
+
+def _encode(obj: object, depth: int, budget: list[int]) -> str:
+    t = type(obj)
+    if obj is None:
+        return _spend(budget, "None")
+    if t is bool:
+        return _spend(budget, "True" if obj else "False")
+    if t is int:
+        if int.bit_length(obj) > MAX_INT_DIGITS * 3.32:  # type: ignore[arg-type]
+            raise _TooLarge
+        return _spend(budget, int.__repr__(obj))  # type: ignore[arg-type]
+    if t is float:
+        return _spend(budget, _float_text(obj))  # type: ignore[arg-type]
+    if t is complex:
+        c: complex = obj  # type: ignore[assignment]
+        return _spend(budget, f"complex({_float_text(c.real)}, {_float_text(c.imag)})")
+    if t is str:
+        if len(obj) > budget[0]:  # type: ignore[arg-type]
+            raise _TooLarge
+        return _spend(budget, str.__repr__(obj))  # type: ignore[arg-type]
+    if t is bytes:
+        if len(obj) * 4 > budget[0]:  # type: ignore[arg-type]
+            raise _TooLarge
+        return _spend(budget, bytes.__repr__(obj))  # type: ignore[arg-type]
+    if depth >= MAX_DEPTH:
+        return OPAQUE_PREFIX + "too-deep>"
+    if t is list:
+        items = [_encode(x, depth + 1, budget) for x in list.__iter__(obj)]  # type: ignore[arg-type]
+        return _spend(budget, "[" + ", ".join(items) + "]")
+    if t is tuple:
+        items = [_encode(x, depth + 1, budget) for x in tuple.__iter__(obj)]  # type: ignore[arg-type]
+        if len(items) == 1:
+            return _spend(budget, "(" + items[0] + ",)")
+        return _spend(budget, "(" + ", ".join(items) + ")")
+    if t is dict or (
+        isinstance(obj, dict) and t.__name__ in _DICT_LIKE and t.__module__ == _DICT_LIKE_MODULE
+    ):
+        pairs = sorted(
+            (_encode(k, depth + 1, budget), _encode(v, depth + 1, budget))
+            for k, v in dict.items(obj)  # type: ignore[arg-type]
+        )
+        return _spend(budget, "{" + ", ".join(f"{k}: {v}" for k, v in pairs) + "}")
+    if t is set or t is frozenset:
+        items = sorted(_encode(x, depth + 1, budget) for x in (set.__iter__ if t is set else frozenset.__iter__)(obj))  # type: ignore[arg-type]
+        if t is set:
+            return _spend(budget, "{" + ", ".join(items) + "}" if items else "set()")
+        return _spend(budget, "frozenset({" + ", ".join(items) + "})" if items else "frozenset()")
+    name = getattr(t, "__qualname__", "object")
+    if type(name) is not str:
+        name = "object"
+    return OPAQUE_PREFIX + "".join(ch for ch in name[:80] if ch.isalnum() or ch in "._") + ">"
+
+
+# ----------------------------------------------------------------------------------------------
+# Parent side: parse canonical text (or a model's answer) without executing anything.
+
+_MAX_PARSE_CHARS = 2_000_000
+
+
+def parse_literal(text: str, max_chars: int = _MAX_PARSE_CHARS) -> object:
+    """Parse a plain-data Python literal safely (never executes code).
+
+    Accepts everything :func:`encode` writes plus ordinary literal spellings (``{1, 2}``,
+    ``-3``, ``1+2j``). Raises :class:`LiteralError` with a short reason for anything else:
+    names, calls other than ``set()``/``frozenset(...)``/``float('nan'|'inf'|'-inf')``/
+    ``complex(a, b)``, attribute access, operators other than unary +/- and complex sums.
+    """
+    if not isinstance(text, str):
+        raise LiteralError("not a string")
+    if len(text) > max_chars:
+        raise LiteralError(f"literal longer than {max_chars} characters")
+    if "\x00" in text:
+        raise LiteralError("NUL byte in literal")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
+        raise LiteralError(f"not a Python literal ({type(exc).__name__})") from None
+    try:
+        return _convert(tree.body, 0)
+    except RecursionError:
+        raise LiteralError("literal nested too deeply") from None
+
+
+def _number(node: ast.AST, depth: int) -> object:
+    value = _convert(node, depth)
+    if type(value) not in (int, float, complex):
+        raise LiteralError("operator applied to a non-number")
+    return value
+
+
+def _convert(node: ast.AST, depth: int) -> object:
+    if depth > 200:
+        raise LiteralError("literal nested too deeply")
+    d = depth + 1
+    if isinstance(node, ast.Constant):
+        if node.value is Ellipsis:
+            raise LiteralError("Ellipsis is not plain data")
+        return node.value
+    if isinstance(node, ast.List):
+        return [_convert(e, d) for e in node.elts]
+    if isinstance(node, ast.Tuple):
+        return tuple(_convert(e, d) for e in node.elts)
+    if isinstance(node, ast.Set):
+        return _hashable_set(node.elts, d, set)
+    if isinstance(node, ast.Dict):
+        if any(k is None for k in node.keys):
+            raise LiteralError("dict unpacking (**) is not a literal")
+        out: dict = {}
+        for k, v in zip(node.keys, node.values):
+            key = _convert(k, d)  # type: ignore[arg-type]
+            try:
+                out[key] = _convert(v, d)
+            except TypeError:
+                raise LiteralError("unhashable dict key") from None
+        return out
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        value = _number(node.operand, d)
+        return -value if isinstance(node.op, ast.USub) else +value  # type: ignore[operator]
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
+        left, right = _number(node.left, d), _number(node.right, d)
+        if type(right) is not complex or type(left) is complex:
+            raise LiteralError("only complex literals like 1+2j may use + or -")
+        return left + right if isinstance(node.op, ast.Add) else left - right  # type: ignore[operator]
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
+        return _call(node.func.id, node.args, d)
+    raise LiteralError(f"{type(node).__name__} is not allowed in a literal")
+
+
+def _hashable_set(elts: list[ast.expr], depth: int, kind: type) -> object:
+    try:
+        return kind(_convert(e, depth) for e in elts)
+    except TypeError:
+        raise LiteralError("unhashable set element") from None
+
+
+def _call(name: str, args: list[ast.expr], depth: int) -> object:
+    if name == "set" and not args:
+        return set()
+    if name == "frozenset":
+        if not args:
+            return frozenset()
+        if len(args) == 1 and isinstance(args[0], (ast.Set, ast.List, ast.Tuple)):
+            return _hashable_set(args[0].elts, depth, frozenset)
+    if (name == "float" and len(args) == 1 and isinstance(args[0], ast.Constant)
+            and args[0].value in ("nan", "inf", "-inf", "+inf", "infinity", "-infinity")):
+        return float(args[0].value)
+    if name == "complex" and len(args) == 2:
+        re_, im = _number(args[0], depth), _number(args[1], depth)
+        if type(re_) is complex or type(im) is complex:
+            raise LiteralError("complex() parts must be real")
+        return complex(re_, im)  # type: ignore[arg-type]
+    raise LiteralError(f"call to {name}() is not a literal")
+
+
+class Value:
+    """A canonical plain-data value: compare with ``==``, hash, print, or convert back.
+
+    Equality is equality of canonical text, except that opaque values (markers for objects that
+    are not plain data) are never equal to anything. ``nan`` equals ``nan`` here, so a program
+    returning ``float('nan')`` is deterministic.
+    """
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        if not isinstance(text, str):
+            raise TypeError("Value text must be str")
+        self.text = text
+
+    @classmethod
+    def from_python(cls, obj: object) -> Value:
+        """Encode a trusted, parent-side object (e.g. a parsed gold answer)."""
+        return cls(encode(obj))
+
+    @classmethod
+    def from_literal(cls, text: str) -> Value:
+        """Parse a literal written by anyone (a model answer, a seed file) into its canonical form."""
+        return cls(encode(parse_literal(text)))
+
+    @property
+    def opaque(self) -> bool:
+        return OPAQUE_PREFIX in self.text
+
+    @property
+    def type_name(self) -> str:
+        """The marker's type name for opaque values, else the Python type of the value."""
+        if self.text.startswith(OPAQUE_PREFIX):
+            return self.text[len(OPAQUE_PREFIX) : -1]
+        return type(self.to_python()).__name__
+
+    def to_python(self) -> object:
+        if self.opaque:
+            raise LiteralError(f"{self.text} is not plain data")
+        return parse_literal(self.text)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Value):
+            return NotImplemented
+        return self.text == other.text and not self.opaque
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+    def __repr__(self) -> str:
+        return self.text

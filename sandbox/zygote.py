@@ -1,0 +1,490 @@
+"""The fork server ("zygote"): one small, locked-down interpreter per worker.
+
+Started once per worker by :mod:`sandbox.pool` as ``python -s -S -B zygote.py CONFIG_JSON`` with a
+clean environment and ``PYTHONHASHSEED`` pinned. It pre-imports the allowed stdlib, enters its
+namespaces (no network, a minimal filesystem view, private scratch), then serves jobs: for each it
+forks a child that applies the per-job layers (rlimits, uid drop, Landlock, seccomp), runs the job
+with fresh globals and reseeded ``random``, and reports a canonical result. The zygote itself never
+runs job code, so every child starts from the same pristine state.
+
+Protocol on stdin/stdout: frames of a 4-byte big-endian length followed by UTF-8 JSON.
+Stdlib only (run without site-packages).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import resource
+import select
+import signal
+import struct
+import sys
+import time
+
+import isolation  # sibling module (the zygote runs with its own directory on sys.path)
+import values
+
+NOBODY = 65534
+MAX_RESULT_BYTES = 64 * 1024 * 1024
+OUTPUT_FILE_LIMIT = 16 * 1024 * 1024
+
+
+# ----------------------------------------------------------------------------------------------
+# framing
+
+
+def read_exact(fd: int, n: int) -> bytes | None:
+    chunks, got = [], 0
+    while got < n:
+        b = os.read(fd, n - got)
+        if not b:
+            return None
+        chunks.append(b)
+        got += len(b)
+    return b"".join(chunks)
+
+
+def read_frame(fd: int) -> dict | None:
+    head = read_exact(fd, 4)
+    if head is None:
+        return None
+    body = read_exact(fd, struct.unpack(">I", head)[0])
+    return None if body is None else json.loads(body)
+
+
+def write_frame(fd: int, obj: dict) -> None:
+    data = json.dumps(obj, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    data = struct.pack(">I", len(data)) + data
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+# ----------------------------------------------------------------------------------------------
+# start-up: probe and enter the isolation layers
+
+
+class Zygote:
+    def __init__(self, cfg: dict) -> None:
+        self.cfg = cfg
+        self.layers: dict[str, dict] = {}
+        self.is_root = os.geteuid() == 0
+        self.scratch = "/tmp"
+        self.ruleset_fd: int | None = None
+        self.seccomp: isolation.SeccompFilter | None = None
+        self.devnull = -1
+
+    def note(self, name: str, active: bool | None, detail: str = "") -> None:
+        """Record a layer: active True/False, or None when it does not apply on this host."""
+        self.layers[name] = {"active": active, "detail": detail}
+
+    def setup(self) -> None:
+        cfg = self.cfg
+        # No PR_SET_PDEATHSIG here: it fires when the *thread* that started us exits, and pools are
+        # used from short-lived threads. We notice the pool's death as a hang-up on stdin instead.
+        os.environ.clear()
+        os.environ.update({"PATH": "/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8"})
+        self.note("clean-env", True, "environment replaced by PATH, HOME, TMPDIR, LANG")
+        self.note("hashseed", sys.flags.hash_randomization == 0 or os.environ.get("PYTHONHASHSEED") is None,
+                  "PYTHONHASHSEED=0: str/bytes hashes and set order are reproducible")
+        # Preloaded modules must not register fork hooks: each one runs in every child (random's
+        # reseed from urandom alone costs ~0.1 ms per job). The zygote is single-threaded, so the
+        # hooks have nothing to repair; the child reseeds random itself.
+        register_at_fork = os.register_at_fork
+        os.register_at_fork = lambda **kw: None  # type: ignore[assignment]
+        try:
+            for mod in cfg["preload"]:
+                try:
+                    __import__(mod)
+                except ImportError:
+                    pass
+        finally:
+            os.register_at_fork = register_at_fork
+        if "threading" in sys.modules:
+            raise RuntimeError("a preloaded module imported threading; the zygote must stay thread-free")
+        self.base_vsz = _vm_size_bytes()
+        ro_paths = sorted(_read_only_paths(cfg["prefixes"]))
+
+        ns_flags = isolation.CLONE_NEWNS | isolation.CLONE_NEWNET | isolation.CLONE_NEWIPC | isolation.CLONE_NEWUTS
+        namespaces = False
+        try:
+            if self.is_root:
+                isolation.unshare(ns_flags)
+                self.note("user-ns", None, "not needed: running as root, jobs drop to uid 65534")
+            else:
+                isolation.enter_user_namespace(ns_flags)
+                self.note("user-ns", True, "unprivileged user namespace")
+            namespaces = True
+            self.note("net-ns", True, "own network namespace: no interfaces up, no route out")
+            self.note("ipc-uts-ns", True, "own IPC and UTS namespaces")
+        except OSError as exc:
+            self.note("net-ns", False, f"unavailable ({exc}); network is blocked by seccomp only")
+            self.note("ipc-uts-ns", False, str(exc))
+        mount_ok = False
+        if namespaces:
+            try:
+                scratch_uid = NOBODY if self.is_root else 0
+                isolation.build_minimal_root(ro_paths, cfg["disk_mb"], scratch_uid)
+                mount_ok = True
+                self.note("mount-ns", True, f"minimal root: read-only {', '.join(ro_paths)}; "
+                          f"private /tmp tmpfs {cfg['disk_mb']} MiB")
+            except OSError as exc:
+                self.note("mount-ns", False, f"unavailable ({exc})")
+        else:
+            self.note("mount-ns", False, "no namespaces")
+        if not mount_ok:
+            import tempfile
+
+            self.scratch = tempfile.mkdtemp(prefix="azr-sandbox-")
+            if self.is_root:
+                os.chown(self.scratch, NOBODY, NOBODY)
+        sys.path[:] = [p for p in sys.path if p and os.path.isdir(p) and "sandbox" not in p]
+        os.chdir(self.scratch)
+
+        if self.is_root:
+            # Drop once, here: the zygote and every job run as nobody (no per-job credential change).
+            os.setgroups([])
+            os.setresgid(NOBODY, NOBODY, NOBODY)
+            os.setresuid(NOBODY, NOBODY, NOBODY)
+            self.note("uid-drop", True, "zygote and jobs run as uid/gid 65534 with no groups")
+        else:
+            self.note("uid-drop", False, "not root: jobs keep the caller's uid (signals blocked by seccomp)")
+        isolation.prctl(isolation.PR_SET_DUMPABLE, 0)  # no ptrace of the zygote, even by its own uid
+        isolation.prctl(isolation.PR_SET_NO_NEW_PRIVS, 1)
+
+        abi = isolation.landlock_abi()
+        if abi > 0:
+            try:
+                self.ruleset_fd = isolation.landlock_ruleset(ro_paths, [self.scratch], abi)
+                extra = " + no TCP" if abi >= 4 else ""
+                extra += " + signal/abstract-socket scoping" if abi >= 6 else ""
+                self.note("landlock", True, f"ABI {abi}: read-only prefixes, read-write scratch{extra}")
+            except OSError as exc:
+                self.note("landlock", False, f"ABI {abi} but ruleset failed: {exc}")
+        else:
+            self.note("landlock", False, "kernel has no Landlock (or it is disabled at boot)")
+        try:
+            zygote_filter = isolation.SeccompFilter("zygote")
+            self.seccomp = isolation.SeccompFilter("job")
+            zygote_filter.load()
+            self.note("seccomp", True, "zygote: no exec/ptrace/mount/bpf/io_uring, sockets AF_UNIX only; "
+                      "jobs also: no fork/kill/setsid (threads allowed)")
+        except OSError as exc:
+            self.note("seccomp", False, str(exc))
+        self.note("rlimits", True, f"address space +{cfg['memory_mb']} MiB, CPU {cfg['timeout_s']:.0f}+1 s, "
+                  f"file size {OUTPUT_FILE_LIMIT >> 20} MiB, 64 open files, no core dumps")
+        self.note("fork-per-job", True, "each job runs in a fresh fork of this pristine interpreter")
+        self.devnull = os.open("/dev/null", os.O_RDWR)
+        gc.collect()
+        gc.freeze()  # keep the zygote's objects out of the children's collections (faster, less COW)
+
+    # ------------------------------------------------------------------------------------------
+    # serving
+
+    def serve(self) -> None:
+        write_frame(1, {"hello": True, "pid": os.getpid(), "layers": self.layers})
+        while True:
+            job = read_frame(0)
+            if job is None:
+                os._exit(0)
+            result = self.run_job(job)
+            result["id"] = job.get("id")
+            write_frame(1, result)
+            del job, result
+
+    def run_job(self, job: dict) -> dict:
+        timeout = float(job.get("timeout_s") or self.cfg["timeout_s"])
+        capture = bool(job.get("capture"))
+        out_fd = err_fd = -1
+        if capture:
+            out_fd = os.memfd_create("stdout", os.MFD_CLOEXEC)
+            err_fd = os.memfd_create("stderr", os.MFD_CLOEXEC)
+        r, w = os.pipe2(os.O_CLOEXEC)
+        start = time.perf_counter()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.close(r)
+                self.child(job, w, out_fd, err_fd, timeout)
+            except BaseException as exc:  # noqa: BLE001 - a layer failed: report it, never run the job
+                msg = json.dumps({"status": "error", "values": [],
+                                  "error": f"SandboxSetupError: {type(exc).__name__}: {exc}"})
+                try:
+                    os.write(w, msg.encode())
+                except OSError:
+                    pass
+            finally:
+                os._exit(70)
+        os.close(w)
+        status, data, timed_out, cut = self.supervise(pid, r, start + timeout)
+        duration = time.perf_counter() - start
+        os.close(r)
+        result = self.classify(status, data, timed_out, cut)
+        result["duration_s"] = duration
+        if capture:
+            cap = int(self.cfg["max_output_bytes"])
+            for name, fd in (("stdout", out_fd), ("stderr", err_fd)):
+                size = os.fstat(fd).st_size
+                os.lseek(fd, 0, os.SEEK_SET)
+                raw = os.read(fd, cap) if size else b""
+                result[name] = raw.decode("utf-8", "replace")
+                result[name + "_truncated"] = size > cap
+                os.close(fd)
+        self.clean_scratch()
+        return result
+
+    def supervise(self, pid: int, r: int, deadline: float) -> tuple[int, bytes, bool, bool]:
+        """Collect the child's result and exit status; SIGKILL it at the deadline or on overflow."""
+        chunks: list[bytes] = []
+        size = 0
+        timed_out = cut = exited = False
+        pidfd = os.pidfd_open(pid)  # Linux >= 5.3
+        poller = select.poll()
+        poller.register(r, select.POLLIN)
+        poller.register(pidfd, select.POLLIN)
+        poller.register(0, 0)  # hang-up only: the pool is gone
+        while not (exited or timed_out or cut):
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                timed_out = True
+                break
+            for fd, _ev in poller.poll(remaining * 1000):
+                if fd == 0:
+                    os.kill(pid, signal.SIGKILL)
+                    os._exit(0)
+                if fd == pidfd:
+                    exited = True
+                    continue
+                b = os.read(r, 1 << 20)
+                if not b:
+                    poller.unregister(r)
+                    continue
+                chunks.append(b)
+                size += len(b)
+                cut = size > MAX_RESULT_BYTES
+        if timed_out or cut:
+            os.kill(pid, signal.SIGKILL)
+        try:  # the job's whole process group (only the job itself when seccomp is active)
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+        if exited:  # whatever is left in the pipe is all there is; never wait on a leftover holder
+            os.set_blocking(r, False)
+            try:
+                while (b := os.read(r, 1 << 20)) and size <= MAX_RESULT_BYTES:
+                    chunks.append(b)
+                    size += len(b)
+            except BlockingIOError:
+                pass
+        os.close(pidfd)
+        _, status = os.waitpid(pid, 0)
+        return status, b"".join(chunks), timed_out, cut
+
+    def classify(self, status: int, data: bytes, timed_out: bool, cut: bool) -> dict:
+        if timed_out:
+            return {"status": "timeout", "values": [], "error": "wall-clock timeout"}
+        if cut:
+            return {"status": "error", "values": [], "error": "ResultTooLarge: job result over the size cap"}
+        if os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+            if sig == signal.SIGXCPU:
+                return {"status": "timeout", "values": [], "error": "CPU time limit"}
+            return {"status": "killed", "values": [], "error": f"killed by signal {signal.Signals(sig).name}"}
+        code = os.WEXITSTATUS(status)
+        try:
+            msg = json.loads(data) if data else None
+        except ValueError:
+            msg = None
+        if not isinstance(msg, dict) or msg.get("status") not in ("ok", "error", "memory"):
+            return {"status": "error", "values": [], "error": f"SystemExit: job ended without a result (exit code {code})"}
+        vals = msg.get("values")
+        if not isinstance(vals, list) or not all(isinstance(v, str) for v in vals):
+            return {"status": "error", "values": [], "error": "ProtocolError: malformed result"}
+        err = msg.get("error")
+        return {"status": msg["status"], "values": vals, "error": err if isinstance(err, str) else None}
+
+    def clean_scratch(self) -> None:
+        """Empty the scratch for the next job. Everything in it belongs to our uid, so modes a job
+        set (a dir with mode 000, a read-only file) are undone with chmod before removal."""
+        try:
+            if os.listdir(self.scratch):
+                _wipe(self.scratch)
+            os.chmod(self.scratch, 0o700)
+        except Exception:  # noqa: BLE001 - never let cleanup take the worker down
+            pass
+
+    # ------------------------------------------------------------------------------------------
+    # the child: per-job layers, then the job
+
+    def child(self, job: dict, w: int, out_fd: int, err_fd: int, timeout: float) -> None:
+        zygote = os.getppid()
+        os.setsid()  # own session and process group: a job's kill(0, ...) reaches only itself
+        os.dup2(self.devnull, 0)
+        os.dup2(out_fd if out_fd >= 0 else self.devnull, 1)
+        os.dup2(err_fd if err_fd >= 0 else self.devnull, 2)
+        _close_all_but({0, 1, 2, w} | ({self.ruleset_fd} if self.ruleset_fd is not None else set()))
+        mem = int(self.cfg["memory_mb"]) << 20
+        cpu = int(timeout) + 1
+        limits = (
+            (resource.RLIMIT_AS, self.base_vsz + mem),
+            (resource.RLIMIT_DATA, self.base_vsz + mem),
+            (resource.RLIMIT_CPU, cpu),
+            (resource.RLIMIT_FSIZE, OUTPUT_FILE_LIMIT),
+            (resource.RLIMIT_NOFILE, 64),
+            (resource.RLIMIT_CORE, 0),
+            (resource.RLIMIT_MEMLOCK, 0),
+            (resource.RLIMIT_MSGQUEUE, 0),
+        )
+        for which, value in limits:
+            resource.setrlimit(which, (value, value))
+        isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)  # the job dies with its zygote
+        if os.getppid() != zygote:
+            os._exit(71)
+        if self.ruleset_fd is not None:
+            isolation.landlock_restrict(self.ruleset_fd)
+            os.close(self.ruleset_fd)
+        if self.seccomp is not None:
+            self.seccomp.load()
+        run_job_in_child(job, w)
+
+
+def run_job_in_child(job: dict, result_fd: int) -> None:
+    """Run the job and write one JSON result to ``result_fd``; never returns."""
+    import builtins
+    import random
+
+    seed = int(job.get("seed") or 0)
+    random.seed(seed)
+    # Shift the heap so id()/object-hash-dependent programs give different answers for different
+    # seeds (the determinism check runs a program under two seeds). Seed 0 allocates nothing.
+    pad = [object() for _ in range((seed * 7919) % 509 + 1)] if seed else []
+    pad += [[None] * (i % 13) for i in range((seed * 31) % 97)] if seed else []
+    max_chars = int(job.get("max_value_chars") or values.DEFAULT_MAX_CHARS)
+    main = job.get("mode") == "main"
+    scope: dict = {"__name__": "__main__" if main else "__job__", "__builtins__": builtins}
+    out: list[str] = []
+    status, error = "ok", None
+    try:
+        code = compile(job.get("program", ""), "<program>" if not main else job.get("filename", "<main>"), "exec")
+        exec(code, scope)
+        for expr in job.get("exprs") or []:
+            out.append(values.encode(eval(compile(expr, "<expr>", "eval"), scope), max_chars))
+    except MemoryError:
+        status, error, out = "memory", "MemoryError", []
+    except SystemExit as exc:
+        if main and exc.code in (None, 0):
+            status = "ok"
+        else:
+            status, error, out = "error", f"SystemExit: {_safe_text(exc.code)}", []
+    except BaseException as exc:  # noqa: BLE001 - every job failure is reported, never raised
+        status, out = "error", []
+        error = f"{type(exc).__name__}: {_safe_text(exc)}"
+        if main:  # like a script: the traceback goes to the job's stderr
+            try:
+                import traceback
+
+                traceback.print_exc()
+            except BaseException:  # noqa: BLE001
+                pass
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except BaseException:  # noqa: BLE001 - a full or replaced stream must not lose the result
+                pass
+        data = json.dumps({"status": status, "values": out, "error": error}).encode("utf-8", "surrogatepass")
+    except MemoryError:
+        data = b'{"status": "memory", "values": [], "error": "MemoryError"}'
+    except BaseException:  # noqa: BLE001
+        data = b'{"status": "error", "values": [], "error": "ResultError: could not encode result"}'
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(result_fd, view):]
+    except OSError:
+        pass
+    del pad
+    os._exit(0)
+
+
+def _safe_text(obj: object) -> str:
+    try:
+        text = str(obj)
+    except BaseException:  # noqa: BLE001 - a hostile __str__
+        text = f"<unprintable {type(obj).__name__}>"
+    if not isinstance(text, str):
+        text = "<unprintable>"
+    return text[:2000]
+
+
+def _wipe(path: str) -> None:
+    """Remove everything beneath ``path`` without following symlinks."""
+    try:
+        os.chmod(path, 0o700)  # callers pass real directories only, never symlinks
+    except OSError:
+        pass
+    with os.scandir(path) as it:
+        entries = list(it)
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                _wipe(entry.path)
+                os.rmdir(entry.path)
+            else:
+                os.unlink(entry.path)
+        except OSError:
+            pass
+
+
+def _close_all_but(keep: set[int]) -> None:
+    low = 0
+    for fd in sorted(keep):
+        if fd > low:
+            os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 1 << 16)
+
+
+def _vm_size_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 256 << 20
+
+
+def _read_only_paths(prefixes: list[str]) -> set[str]:
+    """The interpreter prefix plus the directories of every shared library already mapped."""
+    paths = {os.path.realpath(p) for p in prefixes if p and os.path.isdir(p)}
+    try:
+        with open("/proc/self/maps") as fh:
+            for line in fh:
+                parts = line.split()
+                if len(parts) >= 6 and parts[5].startswith("/") and ".so" in parts[5]:
+                    paths.add(os.path.dirname(os.path.realpath(parts[5])))
+    except OSError:
+        pass
+    # drop paths nested in another listed path
+    out = set()
+    for p in sorted(paths):
+        if not any(p.startswith(q + "/") for q in out):
+            out.add(p)
+    return out
+
+
+def main() -> None:
+    cfg = json.loads(sys.argv[1])
+    z = Zygote(cfg)
+    try:
+        z.setup()
+    except BaseException as exc:  # noqa: BLE001 - report why start-up failed, then exit
+        write_frame(1, {"hello": False, "error": f"{type(exc).__name__}: {exc}"})
+        os._exit(1)
+    z.serve()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""Faults: jobs that kill their process, workers killed from outside, hangs, unclosed pools."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+from sandbox import Job, Sandbox
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            return [int(x) for x in fh.read().split()]
+    except OSError:
+        return []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def sb():
+    with Sandbox(workers=1, timeout_s=5.0, memory_mb=128) as box:
+        yield box
+
+
+def test_segfault_through_ctypes_is_killed_and_next_job_runs(sb):
+    out = sb.evaluate("import ctypes\nctypes.string_at(0)", ["1"])
+    assert out.status == "killed" and "SIGSEGV" in out.error
+    assert sb.evaluate("x = 2", ["x + 1"]).values[0].text == "3"
+    assert sb.restarts == 0
+
+
+def test_job_killed_from_outside_is_reported_killed(sb):
+    zygote = sb.worker_pids[0]
+    result = {}
+    t = threading.Thread(target=lambda: result.update(r=sb.evaluate("while True:\n    pass", ["1"])))
+    t.start()
+    deadline = time.time() + 5
+    while not _children(zygote) and time.time() < deadline:
+        time.sleep(0.01)
+    (job,) = _children(zygote)
+    os.kill(job, signal.SIGKILL)
+    t.join(10)
+    assert result["r"].status == "killed" and "SIGKILL" in result["r"].error
+    assert sb.evaluate("", ["'still fine'"]).values[0].text == "'still fine'"
+
+
+def test_worker_killed_from_outside_is_replaced(sb):
+    old = sb.worker_pids[0]
+    result = {}
+    t = threading.Thread(target=lambda: result.update(r=sb.evaluate("while True:\n    pass", ["1"])))
+    t.start()
+    deadline = time.time() + 5
+    while not _children(old) and time.time() < deadline:
+        time.sleep(0.01)
+    job = _children(old)[0]
+    os.kill(old, signal.SIGKILL)
+    t.join(10)
+    assert result["r"].status == "killed"
+    assert sb.restarts == 1 and sb.worker_pids[0] != old
+    time.sleep(0.2)
+    assert not _alive(job), "the job must die with its worker (PDEATHSIG)"
+    assert sb.evaluate("", ["40 + 2"]).values[0].text == "42"
+
+
+def test_kernel_oom_kill_is_reported_killed():
+    # Files in the scratch tmpfs are memory that RLIMIT_AS does not see; the per-worker memory
+    # cgroup caps them, and past the cap the kernel's OOM killer ends the job (or its worker).
+    with Sandbox(workers=1, timeout_s=20.0, memory_mb=64, disk_mb=4096) as box:
+        if not box.layers["memory-cgroup"]["active"]:
+            pytest.skip("no memory cgroup on this host: " + box.layers["memory-cgroup"]["detail"])
+        prog = textwrap.dedent("""
+            chunk = b'x' * (1 << 20)
+            for i in range(2000):
+                with open(f'/tmp/f{i}', 'wb') as fh:
+                    for _ in range(8):
+                        fh.write(chunk)
+        """)
+        out = box.evaluate(prog, ["1"])
+        assert out.status == "killed", out
+        assert box.evaluate("", ["1"]).status == "ok"
+
+
+def test_hung_worker_is_killed_by_the_watchdog(monkeypatch):
+    import sandbox.pool as pool
+
+    monkeypatch.setattr(pool, "WATCHDOG_GRACE_S", 0.5)
+    with Sandbox(workers=1, timeout_s=1.0, memory_mb=64) as box:
+        os.kill(box.worker_pids[0], signal.SIGSTOP)  # the zygote stops answering
+        t = time.time()
+        out = box.evaluate("", ["1"])
+        assert out.status == "killed" and "hung" in out.error
+        assert time.time() - t < 10
+        assert box.evaluate("", ["1"]).status == "ok"
+
+
+def test_queued_jobs_of_a_dead_worker_are_rerun_not_lost():
+    with Sandbox(workers=1, timeout_s=5.0, memory_mb=64) as box:
+        pid = box.worker_pids[0]
+        threading.Timer(0.3, lambda: os.kill(pid, signal.SIGKILL)).start()
+        jobs = [Job("import time\ntime.sleep(1)", ["'slow'"])] + [Job("", [str(i)]) for i in range(5)]
+        outs = box.evaluate_many(jobs)
+        assert outs[0].status == "killed"
+        assert [o.values[0].text for o in outs[1:]] == [str(i) for i in range(5)]
+
+
+def test_unclosed_sandbox_leaves_no_process_at_exit(tmp_path):
+    script = tmp_path / "leak.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys, threading
+        sys.path.insert(0, {ROOT!r})
+        from sandbox import Sandbox
+        sb = Sandbox(workers=2)
+        print(" ".join(map(str, sb.worker_pids)), flush=True)
+        threading.Thread(target=sb.evaluate, args=("import time\\ntime.sleep(30)", ["1"]), daemon=True).start()
+        import time; time.sleep(0.5)
+        # exits without close()
+    """))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    pids = [int(p) for p in out.stdout.split()]
+    assert len(pids) == 2, out.stderr
+    time.sleep(0.3)
+    assert not any(_alive(p) for p in pids)
+    # no process of the sandbox's job uid survives either
+    leftovers = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/status") as fh:
+                    lines = fh.read().splitlines()
+                zombie = any(line.startswith("State:") and "Z" in line.split()[1] for line in lines)
+                if not zombie and any(line.startswith("Uid:") and line.split()[1] == "65534" for line in lines):
+                    leftovers.append(int(name))
+            except OSError:
+                pass
+    assert leftovers == []
+
+
+def test_pool_never_hangs_on_many_faulty_jobs():
+    progs = [
+        ("while True:\n    pass", "timeout"),
+        ("import ctypes\nctypes.string_at(0)", "killed"),
+        ("x = ' ' * (1 << 34)", "memory"),
+        ("raise ValueError('boom')", "error"),
+        ("", "ok"),
+    ]
+    with Sandbox(workers=2, timeout_s=0.5, memory_mb=64) as box:
+        outs = box.evaluate_many([Job(p, ["1"]) for p, _ in progs * 3])
+        assert [o.status for o in outs] == [s for _, s in progs * 3]
+        assert box.restarts == 0
