@@ -230,12 +230,13 @@ class Value:
     returning ``float('nan')`` is deterministic.
     """
 
-    __slots__ = ("text",)
+    __slots__ = ("_opaque", "text")
 
     def __init__(self, text: str) -> None:
         if not isinstance(text, str):
             raise TypeError("Value text must be str")
         self.text = text
+        self._opaque: bool | None = None
 
     @classmethod
     def from_python(cls, obj: object) -> Value:
@@ -249,7 +250,18 @@ class Value:
 
     @property
     def opaque(self) -> bool:
-        return OPAQUE_PREFIX in self.text
+        """True when the value holds a marker for something that is not plain data. A string that
+        merely contains the marker's spelling is plain data: markers make the text unparseable."""
+        if self._opaque is None:
+            if OPAQUE_PREFIX not in self.text:
+                self._opaque = False
+            else:
+                try:
+                    parse_literal(self.text)
+                    self._opaque = False
+                except LiteralError:
+                    self._opaque = True
+        return self._opaque
 
     @property
     def type_name(self) -> str:

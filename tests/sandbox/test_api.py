@@ -56,8 +56,7 @@ def test_main_mode_and_output_capture(sb):
 def test_bad_arguments():
     with pytest.raises(ValueError):
         Sandbox(workers=0)
-    with Sandbox(workers=1) as box:
-        with pytest.raises(TypeError):
-            box.evaluate(b"x = 1")  # type: ignore[arg-type]
+    with Sandbox(workers=1) as box, pytest.raises(TypeError):
+        box.evaluate(b"x = 1")  # type: ignore[arg-type]
     with pytest.raises(SandboxError):
         box.evaluate("x = 1")

@@ -1,0 +1,356 @@
+"""Generation backends behind one small interface, so the self-play step never sees HF vs vLLM.
+
+Log-prob convention (the trainer's PPO ratio depends on it): ``Generation.logprobs[i]`` is
+``log_softmax(logits / T)[completion_ids[i]]`` where ``logits`` are the model's raw next-token logits
+from the very forward pass that sampled the token and ``T`` is the sampling temperature (``T = 1``
+for greedy decoding). top-k/top-p truncation is *not* folded in: this is the same quantity the trainer
+recomputes with :func:`sequence_logprobs`, so on-policy the ratio starts at exactly 1, and it is the
+exact behaviour-policy log-prob whenever ``top_p == 1`` and ``top_k == 0`` (the paper's setting).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal, Protocol
+
+import torch
+
+FinishReason = Literal["stop", "length"]
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """How to sample. ``temperature == 0`` means greedy; ``top_k == 0`` and ``top_p == 1`` mean off.
+
+    ``stop`` strings end a completion once generated (e.g. ``"</answer>"``); the stop string is kept in
+    ``Generation.text`` when ``include_stop_str_in_output`` (the answer parsers want the closing tag).
+    ``seed`` makes a call reproducible for the same prompts and batch size; ``None`` uses the global RNG.
+    """
+
+    max_new_tokens: int = 256
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    n: int = 1
+    stop: tuple[str, ...] = ()
+    include_stop_str_in_output: bool = True
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.stop, str) or not all(isinstance(s, str) and s for s in self.stop):
+            raise ValueError(f"SamplingParams.stop: must be a tuple of non-empty strings, got {self.stop!r}")
+        object.__setattr__(self, "stop", tuple(self.stop))
+        checks = [
+            ("max_new_tokens", self.max_new_tokens >= 1, "must be >= 1"),
+            ("temperature", self.temperature >= 0, "must be >= 0 (0 = greedy)"),
+            ("top_p", 0 < self.top_p <= 1, "must be in (0, 1]"),
+            ("top_k", self.top_k >= 0, "must be >= 0 (0 = off)"),
+            ("n", self.n >= 1, "must be >= 1"),
+        ]
+        for name, ok, why in checks:
+            if not ok:
+                raise ValueError(f"SamplingParams.{name}: {why}, got {getattr(self, name)!r}")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+
+@dataclass
+class Generation:
+    """One sampled completion. ``completion_ids`` include the EOS token when the model emitted one (the
+    policy must learn to stop) and end at the token that completed a stop string; ``logprobs`` has one
+    entry per completion id (see the module docstring); ``text`` is the decoded completion without
+    special tokens, cut right after (or before) the stop string."""
+
+    prompt_ids: list[int]
+    completion_ids: list[int]
+    logprobs: list[float]
+    text: str
+    finish_reason: FinishReason
+
+
+class Generator(Protocol):
+    """A generation backend: for each prompt, ``params.n`` samples, in prompt order."""
+
+    def generate(self, prompts: Sequence[str], params: SamplingParams) -> list[list[Generation]]: ...
+
+
+class _LogprobRecorder:
+    """A logits processor that records the log-prob of each sampled token from the raw logits.
+
+    transformers calls processors once per generated token, with the logits of that step, and passes
+    user processors before its temperature/top-k/top-p warpers, so ``scores`` here are raw. The token
+    sampled at step t is only visible at step t+1 (as ``input_ids[:, -1]``), hence the one-step lag and
+    :meth:`finish`. Memory is O(batch x vocab), unlike ``output_logits`` which keeps every step.
+    """
+
+    def __init__(self, temperature: float) -> None:
+        self.temperature = temperature
+        self._last: torch.Tensor | None = None
+        self._steps: list[torch.Tensor] = []
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if self._last is not None:
+            self._steps.append(self._last.gather(1, input_ids[:, -1:]).squeeze(1))
+        self._last = torch.log_softmax(scores.float() / self.temperature, dim=-1)
+        return scores
+
+    def finish(self, new_tokens: torch.Tensor) -> torch.Tensor:
+        """Per-token log-probs, shape ``new_tokens.shape``."""
+        if self._last is not None:
+            self._steps.append(self._last.gather(1, new_tokens[:, -1:]).squeeze(1))
+            self._last = None
+        if len(self._steps) != new_tokens.shape[1]:
+            raise RuntimeError(
+                f"log-prob recorder saw {len(self._steps)} steps for {new_tokens.shape[1]} generated tokens; "
+                "the generation mode in use does not call logits processors once per token"
+            )
+        return (
+            torch.stack(self._steps, dim=1)
+            if self._steps
+            else new_tokens.new_zeros(new_tokens.shape, dtype=torch.float)
+        )
+
+
+@contextlib.contextmanager
+def _seeded(seed: int | None, device: torch.device) -> Iterator[None]:
+    """Seed torch for the duration of a call without disturbing the caller's RNG streams."""
+    if seed is None:
+        yield
+        return
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def _as_id_list(value: Any) -> list[int]:
+    if value is None:
+        return []
+    if isinstance(value, int):
+        return [value]
+    return [int(v) for v in value]
+
+
+class HFGenerator:
+    """Batched ``transformers`` generation with left padding and the KV cache.
+
+    Prompts are tokenised one by one and left-padded per batch (samples of the same prompt sit together,
+    and prompts are sorted by length, so little padding is wasted). The model's own
+    ``generation_config`` penalties are neutralised: sampling follows ``SamplingParams`` only.
+    """
+
+    def __init__(
+        self, model: Any, tokenizer: Any, batch_size: int = 8, add_special_tokens: bool = True
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"HFGenerator.batch_size: must be >= 1, got {batch_size}")
+        self.model = model
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self.add_special_tokens = add_special_tokens
+        self.eos_token_ids = sorted(
+            set(_as_id_list(tokenizer.eos_token_id)) | set(_as_id_list(model.generation_config.eos_token_id))
+        )
+        if not self.eos_token_ids:
+            raise ValueError(
+                "HFGenerator: neither the tokenizer nor the model's generation_config defines an EOS token"
+            )
+        pad = tokenizer.pad_token_id
+        self.pad_token_id = int(pad) if pad is not None else self.eos_token_ids[0]
+
+    def encode(self, prompt: str) -> list[int]:
+        return list(self.tokenizer(prompt, add_special_tokens=self.add_special_tokens)["input_ids"])
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(ids), skip_special_tokens=True)
+
+    def generate(self, prompts: Sequence[str], params: SamplingParams) -> list[list[Generation]]:
+        encoded = [self.encode(p) for p in prompts]
+        for i, ids in enumerate(encoded):
+            if not ids:
+                raise ValueError(f"HFGenerator.generate: prompt {i} tokenises to nothing")
+        copies = 1 if params.greedy else params.n  # greedy samples are identical: generate once, copy
+        jobs = [(i, j) for i in range(len(prompts)) for j in range(copies)]
+        jobs.sort(key=lambda job: -len(encoded[job[0]]))  # stable: samples of a prompt stay adjacent
+        results: list[list[Generation | None]] = [[None] * params.n for _ in prompts]
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.inference_mode(), _seeded(params.seed, self.model.device):
+                for start in range(0, len(jobs), self.batch_size):
+                    chunk = jobs[start : start + self.batch_size]
+                    for (i, j), gen in zip(
+                        chunk, self._generate_batch([encoded[i] for i, _ in chunk], params), strict=True
+                    ):
+                        results[i][j] = gen
+        finally:
+            self.model.train(was_training)
+        if copies < params.n:
+            for row in results:
+                first = row[0]
+                assert first is not None
+                row[1:] = [replace(first, completion_ids=list(first.completion_ids), logprobs=list(first.logprobs))
+                           for _ in range(params.n - 1)]  # fmt: skip
+        return [[g for g in row if g is not None] for row in results]
+
+    def _generation_config(self, params: SamplingParams) -> Any:
+        from transformers import GenerationConfig
+
+        sampling: dict[str, Any]
+        if params.greedy:
+            sampling = {"do_sample": False, "temperature": 1.0, "top_p": 1.0, "top_k": 50}  # library neutrals
+        else:
+            sampling = {
+                "do_sample": True,
+                "temperature": params.temperature,
+                "top_p": params.top_p,
+                "top_k": params.top_k,
+            }
+            if getattr(self.model.generation_config, "min_p", None) is not None:
+                sampling["min_p"] = 0.0
+        return GenerationConfig(
+            max_new_tokens=params.max_new_tokens,
+            eos_token_id=self.eos_token_ids,
+            pad_token_id=self.pad_token_id,
+            stop_strings=list(params.stop) or None,
+            repetition_penalty=1.0,
+            typical_p=1.0,
+            no_repeat_ngram_size=0,
+            **sampling,
+        )
+
+    def _generate_batch(self, prompt_ids: list[list[int]], params: SamplingParams) -> list[Generation]:
+        from transformers import LogitsProcessorList
+
+        width = max(len(p) for p in prompt_ids)
+        input_ids = torch.full((len(prompt_ids), width), self.pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(prompt_ids), width), dtype=torch.long)
+        for row, ids in enumerate(prompt_ids):
+            input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+            attention_mask[row, width - len(ids) :] = 1
+        recorder = _LogprobRecorder(1.0 if params.greedy else params.temperature)
+        device = self.model.device
+        sequences = self.model.generate(
+            input_ids=input_ids.to(device),
+            attention_mask=attention_mask.to(device),
+            generation_config=self._generation_config(params),
+            logits_processor=LogitsProcessorList([recorder]),
+            tokenizer=self.tokenizer if params.stop else None,
+        )
+        new_tokens = sequences[:, width:]
+        logprobs = recorder.finish(new_tokens).cpu()
+        new_tokens = new_tokens.cpu()
+        return [
+            self._finish(prompt_ids[row], new_tokens[row].tolist(), logprobs[row].tolist(), params)
+            for row in range(len(prompt_ids))
+        ]
+
+    def _finish(
+        self, prompt_ids: list[int], ids: list[int], logprobs: list[float], params: SamplingParams
+    ) -> Generation:
+        """Cut one raw row at EOS / stop string / batch padding and decide why it ended."""
+        reason: FinishReason = "length"
+        cut = len(ids)
+        eos_at = next((k for k, t in enumerate(ids) if t in self.eos_token_ids), None)
+        if eos_at is not None:
+            cut, reason = eos_at + 1, "stop"
+        elif self.pad_token_id not in self.eos_token_ids:
+            # A row that stopped before the others is filled with pad; strip that tail.
+            while cut > 0 and ids[cut - 1] == self.pad_token_id:
+                cut, reason = cut - 1, "stop"
+        text = self.decode(ids[:cut])
+        if params.stop:
+            found = _find_stop(text, params.stop)
+            if found is not None:
+                cut = _shortest_prefix_with_stop(ids[:cut], params.stop, self.decode)
+                reason = "stop"
+                begin, end = found
+                text = text[:end] if params.include_stop_str_in_output else text[:begin]
+        return Generation(
+            prompt_ids=list(prompt_ids),
+            completion_ids=ids[:cut],
+            logprobs=logprobs[:cut],
+            text=text,
+            finish_reason=reason,
+        )
+
+
+def _find_stop(text: str, stops: Sequence[str]) -> tuple[int, int] | None:
+    """(start, end) of the stop string occurrence that ends first, or None."""
+    best: tuple[int, int] | None = None
+    for s in stops:
+        at = text.find(s)
+        if at >= 0 and (best is None or at + len(s) < best[1]):
+            best = (at, at + len(s))
+    return best
+
+
+def _shortest_prefix_with_stop(ids: list[int], stops: Sequence[str], decode: Any) -> int:
+    """Smallest m such that decode(ids[:m]) contains a stop string (binary search, O(log n) decodes)."""
+    lo, hi = 1, len(ids)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if _find_stop(decode(ids[:mid]), stops) is not None:
+            hi = mid
+        else:
+            lo = mid + 1
+    return hi
+
+
+def sequence_logprobs(
+    model: Any,
+    prompt_ids: Sequence[Sequence[int]],
+    completion_ids: Sequence[Sequence[int]],
+    pad_token_id: int,
+    temperature: float = 1.0,
+    with_entropy: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Per-token log-probs of completions given prompts, by one right-padded forward pass.
+
+    Returns ``(logprobs, mask, entropy)``, each ``(batch, max_completion_len)`` (entropy ``None`` unless
+    asked); padding positions hold 0 and ``mask`` 0. Gradients flow when called outside ``no_grad``:
+    this is also the trainer's new-policy log-prob. ``temperature`` must match sampling (``1`` for greedy).
+    """
+    if len(prompt_ids) != len(completion_ids):
+        raise ValueError(
+            f"sequence_logprobs: {len(prompt_ids)} prompts but {len(completion_ids)} completions"
+        )
+    if temperature <= 0:
+        raise ValueError(f"sequence_logprobs.temperature: must be > 0 (use 1 for greedy), got {temperature}")
+    device = model.device
+    batch = len(prompt_ids)
+    width = max(len(p) + len(c) for p, c in zip(prompt_ids, completion_ids, strict=True))
+    comp_width = max((len(c) for c in completion_ids), default=0)
+    input_ids = torch.full((batch, width), pad_token_id, dtype=torch.long)
+    attention_mask = torch.zeros((batch, width), dtype=torch.long)
+    # index[b, k] = position whose logits predict completion token k of row b
+    index = torch.zeros((batch, comp_width), dtype=torch.long)
+    targets = torch.zeros((batch, comp_width), dtype=torch.long)
+    mask = torch.zeros((batch, comp_width), dtype=torch.float)
+    for b, (p, c) in enumerate(zip(prompt_ids, completion_ids, strict=True)):
+        if not p:
+            raise ValueError(
+                f"sequence_logprobs: prompt {b} is empty; a completion needs context to be scored"
+            )
+        full = list(p) + list(c)
+        input_ids[b, : len(full)] = torch.tensor(full, dtype=torch.long)
+        attention_mask[b, : len(full)] = 1
+        index[b, : len(c)] = torch.arange(len(p) - 1, len(p) - 1 + len(c))
+        targets[b, : len(c)] = torch.tensor(list(c), dtype=torch.long)
+        mask[b, : len(c)] = 1.0
+    logits = model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)).logits
+    picked = (
+        logits.gather(1, index.to(device).unsqueeze(-1).expand(-1, -1, logits.shape[-1])).float()
+        / temperature
+    )
+    log_norm = torch.logsumexp(picked, dim=-1)
+    logprobs = (picked.gather(-1, targets.to(device).unsqueeze(-1)).squeeze(-1) - log_norm) * mask.to(device)
+    entropy = None
+    if with_entropy:
+        probs = torch.softmax(picked, dim=-1)
+        entropy = (log_norm - (probs * picked).sum(-1)) * mask.to(device)
+    return logprobs, mask.to(device), entropy
