@@ -229,6 +229,9 @@ _DENIED = {
         "acct": 163, "quotactl": 179, "syslog": 103, "iopl": 172, "ioperm": 173, "sethostname": 170,
         "setdomainname": 171, "mknod": 133, "mknodat": 259, "fanotify_init": 300, "move_mount": 429,
         "open_tree": 428, "fsopen": 430, "fsmount": 432, "mount_setattr": 442,
+        # SysV IPC objects outlive a job inside the worker's IPC namespace (state leaks, pinned memory)
+        "shmget": 29, "shmat": 30, "shmctl": 31, "shmdt": 67, "semget": 64, "semop": 65, "semctl": 66,
+        "semtimedop": 220, "msgget": 68, "msgsnd": 69, "msgrcv": 70, "msgctl": 71,
     },
     "aarch64": {
         "execve": 221, "execveat": 281, "ptrace": 117, "process_vm_readv": 270, "process_vm_writev": 271,
@@ -243,6 +246,8 @@ _DENIED = {
         "adjtimex": 171, "clock_adjtime": 266, "acct": 89, "quotactl": 60, "syslog": 116,
         "sethostname": 161, "setdomainname": 162, "mknodat": 33, "fanotify_init": 262, "move_mount": 429,
         "open_tree": 428, "fsopen": 430, "fsmount": 432, "mount_setattr": 442,
+        "shmget": 194, "shmctl": 195, "shmat": 196, "shmdt": 197, "semget": 190, "semctl": 191,
+        "semtimedop": 192, "semop": 193, "msgget": 186, "msgctl": 187, "msgrcv": 188, "msgsnd": 189,
     },
 }
 _CLONE = {"x86_64": 56, "aarch64": 220}

@@ -225,54 +225,56 @@ def _call(name: str, args: list[ast.expr], depth: int) -> object:
 class Value:
     """A canonical plain-data value: compare with ``==``, hash, print, or convert back.
 
-    Equality is equality of canonical text, except that opaque values (markers for objects that
-    are not plain data) are never equal to anything. ``nan`` equals ``nan`` here, so a program
-    returning ``float('nan')`` is deterministic.
+    Equality is equality of canonical text, except that opaque values are never equal to anything.
+    A value is opaque when its text is not a plain-data literal: the marker for an object that is
+    not plain data (``<opaque:Foo>``, possibly nested), or any text that does not parse (a job can
+    forge its result channel, but never make unparseable text pass for data). ``nan`` equals
+    ``nan`` here, so a program returning ``float('nan')`` is deterministic.
     """
 
-    __slots__ = ("_opaque", "text")
+    __slots__ = ("_plain", "text")
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, *, plain: bool | None = None) -> None:
         if not isinstance(text, str):
             raise TypeError("Value text must be str")
         self.text = text
-        self._opaque: bool | None = None
+        self._plain = plain  # None: not checked yet (checked once, on first use)
 
     @classmethod
     def from_python(cls, obj: object) -> Value:
         """Encode a trusted, parent-side object (e.g. a parsed gold answer)."""
-        return cls(encode(obj))
+        text = encode(obj)
+        return cls(text, plain=None if OPAQUE_PREFIX in text else True)
 
     @classmethod
     def from_literal(cls, text: str) -> Value:
         """Parse a literal written by anyone (a model answer, a seed file) into its canonical form."""
-        return cls(encode(parse_literal(text)))
+        return cls.from_python(parse_literal(text))
 
     @property
     def opaque(self) -> bool:
-        """True when the value holds a marker for something that is not plain data. A string that
-        merely contains the marker's spelling is plain data: markers make the text unparseable."""
-        if self._opaque is None:
-            if OPAQUE_PREFIX not in self.text:
-                self._opaque = False
-            else:
-                try:
-                    parse_literal(self.text)
-                    self._opaque = False
-                except LiteralError:
-                    self._opaque = True
-        return self._opaque
+        if self._plain is None:
+            try:
+                parse_literal(self.text)
+                self._plain = True
+            except LiteralError:
+                self._plain = False
+        return not self._plain
 
     @property
     def type_name(self) -> str:
-        """The marker's type name for opaque values, else the Python type of the value."""
-        if self.text.startswith(OPAQUE_PREFIX):
-            return self.text[len(OPAQUE_PREFIX) : -1]
+        """The first marker's type name for opaque values, else the Python type of the value."""
+        if self.opaque:
+            at = self.text.find(OPAQUE_PREFIX)
+            if at < 0:
+                return "unparseable"
+            end = self.text.find(">", at)
+            return self.text[at + len(OPAQUE_PREFIX) : end if end > at else None]
         return type(self.to_python()).__name__
 
     def to_python(self) -> object:
         if self.opaque:
-            raise LiteralError(f"{self.text} is not plain data")
+            raise LiteralError(f"{self.text[:80]} is not plain data")
         return parse_literal(self.text)
 
     def __eq__(self, other: object) -> bool:

@@ -106,6 +106,18 @@ class Zygote:
         if "threading" in sys.modules:
             raise RuntimeError("a preloaded module imported threading; the zygote must stay thread-free")
         self.base_vsz = _vm_size_bytes()
+        # Under memory pressure the kernel must kill the job, never the zygote: the zygote opts out
+        # (while still privileged) and each job opts in through a /proc handle kept for that.
+        self.proc_fd = -1
+        try:  # needs CAP_SYS_RESOURCE; without it the jobs' +1000 alone still puts them first
+            with open("/proc/self/oom_score_adj", "w") as fh:
+                fh.write("-1000")
+        except OSError:
+            pass
+        try:
+            self.proc_fd = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            pass
         ro_paths = sorted(_read_only_paths(cfg["prefixes"]))
 
         ns_flags = isolation.CLONE_NEWNS | isolation.CLONE_NEWNET | isolation.CLONE_NEWIPC | isolation.CLONE_NEWUTS
@@ -312,7 +324,11 @@ class Zygote:
         try:
             if os.listdir(self.scratch):
                 _wipe(self.scratch)
+            # Nothing about the scratch itself may carry a message to the next job either.
             os.chmod(self.scratch, 0o700)
+            os.utime(self.scratch, (0, 0))
+            for name in os.listxattr(self.scratch):
+                os.removexattr(self.scratch, name)
         except Exception:  # noqa: BLE001 - never let cleanup take the worker down
             pass
 
@@ -322,6 +338,13 @@ class Zygote:
     def child(self, job: dict, w: int, out_fd: int, err_fd: int, timeout: float) -> None:
         zygote = os.getppid()
         os.setsid()  # own session and process group: a job's kill(0, ...) reaches only itself
+        if self.proc_fd >= 0:  # first in line for the OOM killer (our /proc files need dumpable)
+            isolation.prctl(isolation.PR_SET_DUMPABLE, 1)
+            fd = os.open("self/oom_score_adj", os.O_WRONLY, dir_fd=self.proc_fd)
+            os.write(fd, b"1000")
+            os.close(fd)
+            os.close(self.proc_fd)
+            isolation.prctl(isolation.PR_SET_DUMPABLE, 0)
         os.dup2(self.devnull, 0)
         os.dup2(out_fd if out_fd >= 0 else self.devnull, 1)
         os.dup2(err_fd if err_fd >= 0 else self.devnull, 2)

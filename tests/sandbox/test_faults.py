@@ -74,7 +74,9 @@ def test_worker_killed_from_outside_is_replaced(sb):
     t.join(10)
     assert result["r"].status == "killed"
     assert sb.restarts == 1 and sb.worker_pids[0] != old
-    time.sleep(0.2)
+    deadline = time.time() + 5
+    while _alive(job) and time.time() < deadline:
+        time.sleep(0.02)
     assert not _alive(job), "the job must die with its worker (PDEATHSIG)"
     assert sb.evaluate("", ["40 + 2"]).values[0].text == "42"
 
