@@ -1,9 +1,10 @@
-"""Per-worker memory cgroups (parent side): a hard cap on everything a job can pin in RAM.
+"""Per-worker cgroups (parent side): hard caps on memory and on the number of tasks.
 
 RLIMIT_AS bounds a job's address space but not pages it stores outside it (memfd and tmpfs
 writes). A memory cgroup per worker bounds those too: past the cap the kernel's OOM killer ends
-the job, which the pool reports as ``killed``. Used when this host lets us create cgroups (root or
-a delegated subtree, v1 or v2); otherwise the layer is reported inactive.
+the job, which the pool reports as ``killed``. A pids cgroup bounds threads, which no rlimit
+counts per job. Used when this host lets us create cgroups (root or a delegated subtree, v1 or
+v2); otherwise the layer is reported inactive.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 
 PREFIX = "azr-sandbox"
 OVERHEAD_MB = 96  # the zygote itself, page tables and slack
+MAX_TASKS = 512  # threads and processes per worker (zygote + one job)
 
 
 def _v2_root() -> str | None:
@@ -97,3 +99,45 @@ def sweep_stale(base: str) -> None:
             os.rmdir(path)
         except OSError:
             continue
+
+
+class PidsCgroup:
+    """A pids cgroup for one worker (cgroup v1 ``pids`` hierarchy or the v2 unified one)."""
+
+    def __init__(self, name: str, max_tasks: int = MAX_TASKS) -> None:
+        self.path: str | None = None
+        self.detail = ""
+        root = _v2_root() if _v2_has("pids") else ("/sys/fs/cgroup/pids" if os.path.exists(
+            "/sys/fs/cgroup/pids/pids.max") or os.path.exists("/sys/fs/cgroup/pids/cgroup.procs") else None)
+        if root is None:
+            self.detail = "no writable pids cgroup controller"
+            return
+        base = os.path.join(root, PREFIX)
+        try:
+            os.makedirs(base, exist_ok=True)
+            if root == _v2_root():
+                with contextlib.suppress(OSError), open(os.path.join(base, "cgroup.subtree_control"), "w") as fh:
+                    fh.write("+pids")
+            sweep_stale(base)
+            path = os.path.join(base, name)
+            os.makedirs(path, exist_ok=True)
+            with open(os.path.join(path, "pids.max"), "w") as fh:
+                fh.write(str(max_tasks))
+            self.path = path
+            self.detail = f"pids cap {max_tasks} threads/processes per worker"
+        except OSError as exc:
+            self.detail = f"cannot create pids cgroup ({exc.strerror})"
+
+    add = MemoryCgroup.add
+    remove = MemoryCgroup.remove
+
+
+def _v2_has(controller: str) -> bool:
+    root = _v2_root()
+    if root is None:
+        return False
+    try:
+        with open(os.path.join(root, "cgroup.controllers")) as fh:
+            return controller in fh.read().split()
+    except OSError:
+        return False

@@ -30,6 +30,7 @@ CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
+CLONE_NEWPID = 0x20000000
 CLONE_THREAD = 0x00010000
 
 # mount flags
@@ -135,7 +136,9 @@ def build_minimal_root(ro_paths: list[str], scratch_mb: int, scratch_uid: int) -
             pass
         mount(f"/dev/{dev}", node, None, MS_BIND)
     os.makedirs(base + "/tmp", exist_ok=True)
-    mount("tmpfs", base + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, f"size={scratch_mb}m,mode=0700")
+    # nr_inodes: empty files cost no size but kernel memory; cap them too.
+    mount("tmpfs", base + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+          f"size={scratch_mb}m,nr_inodes=4096,mode=0700")
     os.chown(base + "/tmp", scratch_uid, scratch_uid)
     os.makedirs(base + "/.oldroot", exist_ok=True)
     pivot_root(base, base + "/.oldroot")
@@ -250,6 +253,16 @@ _DENIED = {
         "semtimedop": 192, "semop": 193, "msgget": 186, "msgctl": 187, "msgrcv": 188, "msgsnd": 189,
     },
 }
+# Calls that retune a process by pid: denied to jobs (prlimit64 is allowed on pid 0, i.e. itself,
+# since setrlimit goes through it). Without this a job could change limits, priority or CPU
+# placement of its zygote or of any other process that shares its uid.
+_RETUNE = {
+    "x86_64": {"setpriority": 141, "sched_setparam": 142, "sched_setscheduler": 144, "sched_setaffinity": 203,
+               "sched_setattr": 314, "ioprio_set": 251},
+    "aarch64": {"setpriority": 140, "sched_setparam": 118, "sched_setscheduler": 119, "sched_setaffinity": 122,
+                "sched_setattr": 274, "ioprio_set": 30},
+}
+_PRLIMIT64 = {"x86_64": 302, "aarch64": 261}
 _CLONE = {"x86_64": 56, "aarch64": 220}
 _CLONE3 = 435
 _SOCKET = {"x86_64": 41, "aarch64": 198}
@@ -302,7 +315,7 @@ def seccomp_program(stage: str = "all") -> bytes:
         names = [n for n in table if n in _PROCESS_CALLS]
     else:
         names = list(table)
-    denied = sorted({table[n] for n in names})
+    denied = sorted({table[n] for n in names} | (set(_RETUNE[MACHINE].values()) if stage != "zygote" else set()))
     prog: list[tuple[int, object, object, int]] = []
     if stage != "job":  # the zygote's filter, inherited by every job, already checks the ABI
         prog += [(_LD_ABS_W, 0, 0, 4), (_JEQ, 1, 0, _AUDIT_ARCH[MACHINE]), (_RET, 0, 0, _RET_KILL)]
@@ -311,7 +324,8 @@ def seccomp_program(stage: str = "all") -> bytes:
         prog.append((_JGE, "kill", 0, 0x40000000))  # x32 ABI
     prog += [(_JEQ, "eperm", 0, nr) for nr in denied]
     if stage != "zygote":
-        prog += [(_JEQ, "enosys", 0, _CLONE3), (_JEQ, "clone", 0, _CLONE[MACHINE])]
+        prog += [(_JEQ, "enosys", 0, _CLONE3), (_JEQ, "clone", 0, _CLONE[MACHINE]),
+                 (_JEQ, "prlimit", 0, _PRLIMIT64[MACHINE])]
     if stage != "job":
         prog.append((_JEQ, "socket", 0, _SOCKET[MACHINE]))
     prog.append((_RET, 0, 0, _RET_ALLOW))
@@ -319,6 +333,8 @@ def seccomp_program(stage: str = "all") -> bytes:
     if stage != "zygote":
         labels["clone"] = len(prog)
         prog += [(_LD_ABS_W, 0, 0, 16), (_JSET, "allow", "eperm", CLONE_THREAD)]
+        labels["prlimit"] = len(prog)  # pid (args[0]) must be 0: both 32-bit halves
+        prog += [(_LD_ABS_W, 0, 0, 16), (_JEQ, 0, "eperm", 0), (_LD_ABS_W, 0, 0, 20), (_JEQ, "allow", "eperm", 0)]
     if stage != "job":
         labels["socket"] = len(prog)
         prog += [(_LD_ABS_W, 0, 0, 16), (_JEQ, "allow", "eperm", AF_UNIX)]

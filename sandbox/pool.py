@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sandbox.cgroup import MemoryCgroup
+from sandbox.cgroup import MemoryCgroup, PidsCgroup
 from sandbox.values import DEFAULT_MAX_CHARS, Value
 
 log = logging.getLogger("sandbox")
@@ -93,8 +93,11 @@ class _Worker:
             start_new_session=True, cwd="/",
         )
         # The zygote forks no job before it has said hello, so joining the cgroup here is in time.
-        self.cgroup = MemoryCgroup(f"{os.getpid()}-{index}-{self.proc.pid}", memory_mb)
+        name = f"{os.getpid()}-{index}-{self.proc.pid}"
+        self.cgroup = MemoryCgroup(name, memory_mb)
         self.cgroup.add(self.proc.pid)
+        self.pids = PidsCgroup(name)
+        self.pids.add(self.proc.pid)
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.wfd = self.proc.stdin.fileno()
         self.rfd = self.proc.stdout.fileno()
@@ -148,6 +151,7 @@ class _Worker:
         except subprocess.TimeoutExpired:
             pass
         self.cgroup.remove()
+        self.pids.remove()
 
 
 def _read_exact(fd: int, n: int) -> bytes | None:
@@ -216,6 +220,8 @@ class Sandbox:
         self.layers: dict[str, dict] = dict(self._workers[0].hello["layers"])
         cg = self._workers[0].cgroup
         self.layers["memory-cgroup"] = {"active": cg.path is not None, "detail": cg.detail}
+        pc = self._workers[0].pids
+        self.layers["pids-cgroup"] = {"active": pc.path is not None, "detail": pc.detail}
         degraded = [k for k, v in self.layers.items() if v["active"] is False]
         if degraded:
             msg = "sandbox running DEGRADED, inactive layers: " + "; ".join(
@@ -329,6 +335,10 @@ class Sandbox:
                         results[idx] = self._result(msg, w.index)
                         remaining -= 1
                         w.last_progress = time.monotonic()
+                        if msg.get("retire"):  # its scratch could not be emptied: start afresh
+                            self._replace(w, sel, results, pending, "retired (scratch not emptied)",
+                                          running=False)
+                            break
                 now = time.monotonic()
                 for w in list(self._workers):
                     if w.inflight:
@@ -354,8 +364,9 @@ class Sandbox:
             sel.unregister(w.wfd)
 
     def _replace(self, w: _Worker, sel: selectors.BaseSelector, results: list, pending: deque,
-                 why: str) -> int:
-        """Kill a dead or hung worker, report its running job as killed, requeue the rest."""
+                 why: str, running: bool = True) -> int:
+        """Kill a dead or hung worker, report its running job as killed (when ``running``), requeue
+        the rest."""
         for fd in (w.rfd, w.wfd):
             try:
                 sel.unregister(fd)
@@ -363,7 +374,7 @@ class Sandbox:
                 pass
         w.kill()
         done = 0
-        if w.inflight:
+        if w.inflight and running:
             idx, job, sent = w.inflight.popleft()
             results[idx] = Result("killed", error=f"WorkerDied: {why}", duration_s=time.monotonic() - sent,
                                   worker=w.index)

@@ -24,7 +24,7 @@ import math
 
 MAX_INT_DIGITS = 4000
 MAX_DEPTH = 64
-DEFAULT_MAX_CHARS = 1_000_000
+DEFAULT_MAX_CHARS = 100_000
 OPAQUE_PREFIX = "<opaque:"
 
 # Standard-library dict subclasses whose equality with a plain dict holds; they encode as dicts.
@@ -226,9 +226,10 @@ class Value:
     """A canonical plain-data value: compare with ``==``, hash, print, or convert back.
 
     Equality is equality of canonical text, except that opaque values are never equal to anything.
-    A value is opaque when its text is not a plain-data literal: the marker for an object that is
-    not plain data (``<opaque:Foo>``, possibly nested), or any text that does not parse (a job can
-    forge its result channel, but never make unparseable text pass for data). ``nan`` equals
+    A value is opaque when its text is not a canonical plain-data literal: the marker for an object
+    that is not plain data (``<opaque:Foo>``, possibly nested), or any text that is not exactly what
+    :func:`encode` writes (a job can forge its result channel, but never make other text pass for
+    data). ``nan`` equals
     ``nan`` here, so a program returning ``float('nan')`` is deterministic.
     """
 
@@ -253,10 +254,9 @@ class Value:
 
     @property
     def opaque(self) -> bool:
-        if self._plain is None:
+        if self._plain is None:  # plain data only if the text is exactly the canonical form
             try:
-                parse_literal(self.text)
-                self._plain = True
+                self._plain = encode(parse_literal(self.text)) == self.text
             except LiteralError:
                 self._plain = False
         return not self._plain

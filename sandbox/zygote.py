@@ -19,6 +19,7 @@ import os
 import resource
 import select
 import signal
+import stat
 import struct
 import sys
 import time
@@ -135,6 +136,13 @@ class Zygote:
         except OSError as exc:
             self.note("net-ns", False, f"unavailable ({exc}); network is blocked by seccomp only")
             self.note("ipc-uts-ns", False, str(exc))
+        pid_ns = False
+        if namespaces:  # jobs see no host process: nothing to signal, retune or inspect by pid
+            try:
+                isolation.unshare(isolation.CLONE_NEWPID)
+                pid_ns = True
+            except OSError as exc:
+                self.note("pid-ns", False, f"unavailable ({exc})")
         mount_ok = False
         if namespaces:
             try:
@@ -189,9 +197,27 @@ class Zygote:
         self.note("rlimits", True, f"address space +{cfg['memory_mb']} MiB, CPU {cfg['timeout_s']:.0f}+1 s, "
                   f"file size {OUTPUT_FILE_LIMIT >> 20} MiB, 64 open files, no core dumps")
         self.note("fork-per-job", True, "each job runs in a fresh fork of this pristine interpreter")
+        if pid_ns:
+            self.start_pid_namespace_init()
+            self.note("pid-ns", True, "jobs live in the worker's own PID namespace (host processes invisible)")
+        elif "pid-ns" not in self.layers:
+            self.note("pid-ns", False, "no namespaces")
         self.devnull = os.open("/dev/null", os.O_RDWR)
         gc.collect()
         gc.freeze()  # keep the zygote's objects out of the children's collections (faster, less COW)
+
+    def start_pid_namespace_init(self) -> None:
+        """The first fork after unshare(CLONE_NEWPID) is the namespace's PID 1; the namespace lives
+        as long as it does. It only waits, and dies with the zygote (taking every job with it)."""
+        pid = os.fork()
+        if pid == 0:
+            try:
+                isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
+                _close_all_but(set())
+                while True:
+                    signal.pause()
+            finally:
+                os._exit(0)
 
     # ------------------------------------------------------------------------------------------
     # serving
@@ -245,7 +271,8 @@ class Zygote:
                 result[name] = raw.decode("utf-8", "replace")
                 result[name + "_truncated"] = size > cap
                 os.close(fd)
-        self.clean_scratch()
+        if not self.clean_scratch():
+            result["retire"] = True  # the pool replaces this worker: a fresh one has a fresh scratch
         return result
 
     def supervise(self, pid: int, r: int, deadline: float) -> tuple[int, bytes, bool, bool]:
@@ -306,9 +333,9 @@ class Zygote:
                 return {"status": "timeout", "values": [], "error": "CPU time limit"}
             return {"status": "killed", "values": [], "error": f"killed by signal {signal.Signals(sig).name}"}
         code = os.WEXITSTATUS(status)
-        try:
+        try:  # the bytes come from the job: any failure to parse them is the job's error
             msg = json.loads(data) if data else None
-        except ValueError:
+        except Exception:  # noqa: BLE001 - ValueError, RecursionError, MemoryError...
             msg = None
         if not isinstance(msg, dict) or msg.get("status") not in ("ok", "error", "memory"):
             return {"status": "error", "values": [], "error": f"SystemExit: job ended without a result (exit code {code})"}
@@ -318,9 +345,9 @@ class Zygote:
         err = msg.get("error")
         return {"status": msg["status"], "values": vals, "error": err if isinstance(err, str) else None}
 
-    def clean_scratch(self) -> None:
-        """Empty the scratch for the next job. Everything in it belongs to our uid, so modes a job
-        set (a dir with mode 000, a read-only file) are undone with chmod before removal."""
+    def clean_scratch(self) -> bool:
+        """Empty the scratch for the next job; False when that failed (then this worker retires).
+        Everything in it belongs to our uid, so modes a job set are undone with chmod first."""
         try:
             if os.listdir(self.scratch):
                 _wipe(self.scratch)
@@ -329,8 +356,9 @@ class Zygote:
             os.utime(self.scratch, (0, 0))
             for name in os.listxattr(self.scratch):
                 os.removexattr(self.scratch, name)
+            return not os.listdir(self.scratch)
         except Exception:  # noqa: BLE001 - never let cleanup take the worker down
-            pass
+            return False
 
     # ------------------------------------------------------------------------------------------
     # the child: per-job layers, then the job
@@ -360,6 +388,7 @@ class Zygote:
             (resource.RLIMIT_CORE, 0),
             (resource.RLIMIT_MEMLOCK, 0),
             (resource.RLIMIT_MSGQUEUE, 0),
+            (resource.RLIMIT_NPROC, 4096),  # threads count here too; the pids cgroup is the tight bound
         )
         for which, value in limits:
             resource.setrlimit(which, (value, value))
@@ -444,22 +473,46 @@ def _safe_text(obj: object) -> str:
 
 
 def _wipe(path: str) -> None:
-    """Remove everything beneath ``path`` without following symlinks."""
+    """Remove everything beneath ``path``: iterative, fd-relative, never following symlinks.
+
+    Each pass moves the contents of every top-level directory up into ``path`` (two fds at a time)
+    and removes the emptied directory, so arbitrarily deep trees need no recursion and no long
+    paths. Stops when a pass makes no progress (the caller then retires the worker).
+    """
+    root = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    serial = 0
     try:
-        os.chmod(path, 0o700)  # callers pass real directories only, never symlinks
-    except OSError:
-        pass
-    with os.scandir(path) as it:
-        entries = list(it)
-    for entry in entries:
-        try:
-            if entry.is_dir(follow_symlinks=False):
-                _wipe(entry.path)
-                os.rmdir(entry.path)
-            else:
-                os.unlink(entry.path)
-        except OSError:
-            pass
+        while True:
+            names = os.listdir(root)
+            if not names:
+                return
+            progress = False
+            for name in names:
+                try:
+                    st = os.stat(name, dir_fd=root, follow_symlinks=False)
+                    if not stat.S_ISDIR(st.st_mode):
+                        os.unlink(name, dir_fd=root)
+                        progress = True
+                        continue
+                    os.chmod(name, 0o700, dir_fd=root)  # a real directory (checked above), ours
+                    sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=root)
+                    try:
+                        for child in os.listdir(sub):
+                            if stat.S_ISDIR(os.stat(child, dir_fd=sub, follow_symlinks=False).st_mode):
+                                os.chmod(child, 0o700, dir_fd=sub)  # moving a directory writes its '..'
+                            serial += 1
+                            os.rename(child, f".azr-wipe-{serial}", src_dir_fd=sub, dst_dir_fd=root)
+                            progress = True
+                    finally:
+                        os.close(sub)
+                    os.rmdir(name, dir_fd=root)
+                    progress = True
+                except OSError:
+                    serial += 1  # e.g. a name collision: retried on the next pass
+            if not progress:
+                return
+    finally:
+        os.close(root)
 
 
 def _close_all_but(keep: set[int]) -> None:
