@@ -62,11 +62,18 @@ def encode(obj: object, max_chars: int = DEFAULT_MAX_CHARS) -> str:
         return OPAQUE_PREFIX + "too-large>"
 
 
-def _spend(budget: list[int], text: str) -> str:
-    budget[0] -= len(text)
+def _spend(budget: list[int], text: str, charged: int | None = None) -> str:
+    """Charge ``charged`` characters (default: all of ``text``) against the budget. Containers
+    charge only their own brackets and separators: their items were charged already."""
+    budget[0] -= len(text) if charged is None else charged
     if budget[0] < 0:
         raise _TooLarge
     return text
+
+
+def _join(budget: list[int], items: list[str], open_: str, close: str, sep: str = ", ") -> str:
+    text = open_ + sep.join(items) + close
+    return _spend(budget, text, len(open_) + len(close) + len(sep) * max(0, len(items) - 1))
 
 
 def _encode(obj: object, depth: int, budget: list[int]) -> str:
@@ -89,19 +96,16 @@ def _encode(obj: object, depth: int, budget: list[int]) -> str:
             raise _TooLarge
         return _spend(budget, str.__repr__(obj))  # type: ignore[arg-type]
     if t is bytes:
-        if len(obj) * 4 > budget[0]:  # type: ignore[arg-type]
+        if len(obj) > budget[0]:  # type: ignore[arg-type]
             raise _TooLarge
         return _spend(budget, bytes.__repr__(obj))  # type: ignore[arg-type]
     if depth >= MAX_DEPTH:
         return OPAQUE_PREFIX + "too-deep>"
     if t is list:
-        items = [_encode(x, depth + 1, budget) for x in list.__iter__(obj)]  # type: ignore[arg-type]
-        return _spend(budget, "[" + ", ".join(items) + "]")
+        return _join(budget, [_encode(x, depth + 1, budget) for x in list.__iter__(obj)], "[", "]")  # type: ignore[arg-type]
     if t is tuple:
         items = [_encode(x, depth + 1, budget) for x in tuple.__iter__(obj)]  # type: ignore[arg-type]
-        if len(items) == 1:
-            return _spend(budget, "(" + items[0] + ",)")
-        return _spend(budget, "(" + ", ".join(items) + ")")
+        return _join(budget, items, "(", ",)" if len(items) == 1 else ")")
     if t is dict or (
         isinstance(obj, dict) and t.__name__ in _DICT_LIKE and t.__module__ == _DICT_LIKE_MODULE
     ):
@@ -109,12 +113,12 @@ def _encode(obj: object, depth: int, budget: list[int]) -> str:
             (_encode(k, depth + 1, budget), _encode(v, depth + 1, budget))
             for k, v in dict.items(obj)  # type: ignore[arg-type]
         )
-        return _spend(budget, "{" + ", ".join(f"{k}: {v}" for k, v in pairs) + "}")
+        return _join(budget, [_spend(budget, f"{k}: {v}", 2) for k, v in pairs], "{", "}")
     if t is set or t is frozenset:
         items = sorted(_encode(x, depth + 1, budget) for x in (set.__iter__ if t is set else frozenset.__iter__)(obj))  # type: ignore[arg-type]
         if t is set:
-            return _spend(budget, "{" + ", ".join(items) + "}" if items else "set()")
-        return _spend(budget, "frozenset({" + ", ".join(items) + "})" if items else "frozenset()")
+            return _join(budget, items, "{", "}") if items else _spend(budget, "set()")
+        return _join(budget, items, "frozenset({", "})") if items else _spend(budget, "frozenset()")
     name = getattr(t, "__qualname__", "object")
     if type(name) is not str:
         name = "object"
@@ -256,7 +260,8 @@ class Value:
     def opaque(self) -> bool:
         if self._plain is None:  # plain data only if the text is exactly the canonical form
             try:
-                self._plain = encode(parse_literal(self.text)) == self.text
+                self._plain = encode(parse_literal(self.text, max_chars=len(self.text) + 1),
+                                     max_chars=len(self.text) + 1) == self.text
             except LiteralError:
                 self._plain = False
         return not self._plain

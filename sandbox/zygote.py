@@ -172,7 +172,9 @@ class Zygote:
             self.note("uid-drop", True, "zygote and jobs run as uid/gid 65534 with no groups")
         else:
             self.note("uid-drop", False, "not root: jobs keep the caller's uid (signals blocked by seccomp)")
-        isolation.prctl(isolation.PR_SET_DUMPABLE, 0)  # no ptrace of the zygote, even by its own uid
+        # The zygote stays "dumpable" so each job can open its own /proc oom_score_adj; ptrace of it
+        # is ruled out by seccomp (no ptrace, no process_vm_*) and the PID namespace (it is invisible).
+        isolation.prctl(isolation.PR_SET_DUMPABLE, 1)
         isolation.prctl(isolation.PR_SET_NO_NEW_PRIVS, 1)
 
         abi = isolation.landlock_abi()
@@ -366,13 +368,11 @@ class Zygote:
     def child(self, job: dict, w: int, out_fd: int, err_fd: int, timeout: float) -> None:
         zygote = os.getppid()
         os.setsid()  # own session and process group: a job's kill(0, ...) reaches only itself
-        if self.proc_fd >= 0:  # first in line for the OOM killer (our /proc files need dumpable)
-            isolation.prctl(isolation.PR_SET_DUMPABLE, 1)
+        if self.proc_fd >= 0:  # first in line for the OOM killer
             fd = os.open("self/oom_score_adj", os.O_WRONLY, dir_fd=self.proc_fd)
             os.write(fd, b"1000")
             os.close(fd)
             os.close(self.proc_fd)
-            isolation.prctl(isolation.PR_SET_DUMPABLE, 0)
         os.dup2(self.devnull, 0)
         os.dup2(out_fd if out_fd >= 0 else self.devnull, 1)
         os.dup2(err_fd if err_fd >= 0 else self.devnull, 2)

@@ -1,0 +1,126 @@
+"""Checkpoints: everything needed to continue a run as if it had never stopped.
+
+A checkpoint is a directory ``<output_dir>/checkpoints/step-NNNNNN/`` holding the model in HF
+format (``from_pretrained`` loads it), the tokenizer, optimizer and scheduler states, RNG states
+(python, numpy, torch), the trainer state, the resolved config and a consistent snapshot of the
+task buffer. It is written to a temporary directory and renamed into place, so a run killed while
+saving leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from azr.config import save_config
+
+if TYPE_CHECKING:
+    from azr.components import Components
+
+FORMAT_VERSION = 1
+MODEL = "model"
+BUFFER = "buffer.sqlite"
+STATE = "trainer_state.json"
+FILES = (STATE, "optimizer.pt", "scheduler.pt", "rng.pt", BUFFER, "config.yaml")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing files or unreadable; the message names the file."""
+
+
+def checkpoints_dir(run_dir: Path) -> Path:
+    return Path(run_dir) / "checkpoints"
+
+
+def latest(run_dir: Path) -> Path | None:
+    """The newest complete checkpoint of a run (complete = its trainer state was written)."""
+    root = checkpoints_dir(run_dir)
+    if not root.is_dir():
+        return None
+    done = sorted(p for p in root.glob("step-*") if (p / STATE).is_file())
+    return done[-1] if done else None
+
+
+def rng_state(rng: random.Random) -> dict[str, Any]:
+    return {"run": rng.getstate(), "python": random.getstate(), "numpy": np.random.get_state(),
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+
+
+def restore_rng(state: dict[str, Any], rng: random.Random) -> None:
+    rng.setstate(state["run"])
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save(c: Components, step: int) -> Path:
+    root = checkpoints_dir(c.run_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"step-{step:06d}"
+    tmp = root / f".tmp-step-{step:06d}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    c.model.save_pretrained(tmp / MODEL, safe_serialization=True)
+    c.tokenizer.save_pretrained(tmp / MODEL)
+    torch.save(c.optimizer.state_dict(), tmp / "optimizer.pt")
+    torch.save(c.scheduler.state_dict(), tmp / "scheduler.pt")
+    torch.save(rng_state(c.rng), tmp / "rng.pt")
+    c.buffer.snapshot(tmp / BUFFER)
+    save_config(c.cfg, tmp / "config.yaml")
+    (tmp / STATE).write_text(json.dumps({"step": step, "format": FORMAT_VERSION, "time": time.time(),
+                                         "buffer_tasks": len(c.buffer)}))
+    if final.exists():
+        shutil.rmtree(final)
+    tmp.rename(final)
+    c.latest = str(final)
+    keep = max(1, c.cfg.trainer.keep_checkpoints)
+    for old in sorted(p for p in root.glob("step-*") if p != final)[:-keep + 1 or None]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def load_state(path: Path) -> dict[str, Any]:
+    """Read and check every part of a checkpoint before the run touches anything."""
+    path = Path(path)
+    for name in FILES:
+        if not (path / name).is_file():
+            raise CheckpointError(f"checkpoint {path}: missing {name}; resume from another checkpoint "
+                                  "or start a new output_dir")
+    if not (path / MODEL / "config.json").is_file():
+        raise CheckpointError(f"checkpoint {path}: missing {MODEL}/config.json")
+    try:
+        trainer = json.loads((path / STATE).read_text())
+        int(trainer["step"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"checkpoint {path / STATE}: unreadable ({exc})") from None
+    if trainer.get("format") != FORMAT_VERSION:
+        raise CheckpointError(f"checkpoint {path / STATE}: format {trainer.get('format')} is not "
+                              f"{FORMAT_VERSION}; this azr version cannot resume it")
+    out: dict[str, Any] = {"trainer": trainer}
+    for key, name in (("optimizer", "optimizer.pt"), ("scheduler", "scheduler.pt"), ("rng", "rng.pt")):
+        try:
+            out[key] = torch.load(path / name, map_location="cpu", weights_only=False)
+        except Exception as exc:  # noqa: BLE001 - any unpickling failure means a corrupt file
+            raise CheckpointError(f"checkpoint {path / name}: corrupt or unreadable "
+                                  f"({type(exc).__name__}); resume from another checkpoint") from None
+    try:
+        import sqlite3
+
+        conn = sqlite3.connect(f"file:{path / BUFFER}?mode=ro", uri=True)
+        ok = conn.execute("PRAGMA integrity_check").fetchone()[0]
+        conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise CheckpointError(f"checkpoint {path / BUFFER}: not a valid buffer ({exc})") from None
+    if ok != "ok":
+        raise CheckpointError(f"checkpoint {path / BUFFER}: integrity check failed ({ok})")
+    return out

@@ -1,0 +1,193 @@
+"""Everything a run needs, built from its config: model, generator, sandbox, buffer, optimiser, logger.
+
+Kept apart from :mod:`azr.selfplay` so the step reads as the algorithm only. Every input is checked
+before anything on disk is touched: a bad model path, an unwritable output directory or a corrupt
+checkpoint is one clear :class:`RunError`, and existing run data is left as it was.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from azr import checkpoint
+from azr.buffer.filters import TaskFilter
+from azr.buffer.seeds import seed_buffer
+from azr.buffer.store import TaskBuffer
+from azr.config import Config, save_config
+from azr.generation import HFGenerator
+from azr.metrics import MetricsLogger
+from azr.tasks import register_task_type
+from azr.tasks.absolute_zero import induction_type
+from azr.tasks.prompts import conversation
+from sandbox import Sandbox
+
+
+class RunError(RuntimeError):
+    """A run cannot start; the message says which input is wrong and what to do."""
+
+
+@dataclass
+class Components:
+    cfg: Config
+    run_dir: Path
+    model: Any
+    tokenizer: Any
+    generator: HFGenerator
+    sandbox: Sandbox
+    buffer: TaskBuffer
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    rng: random.Random
+    logger: MetricsLogger
+    start_step: int = 0
+    ref_model: Any = None
+    latest: str | None = None
+    closers: list = field(default_factory=list)
+
+    def close(self) -> None:
+        for fn in (self.logger.close, self.sandbox.close, self.buffer.close):
+            try:
+                fn()
+            except Exception:  # noqa: BLE001 - closing must not hide the real error
+                pass
+
+
+def _count_type(buffer: TaskBuffer, task_type: str) -> int:
+    return buffer.count(TaskFilter(types=(task_type,)))
+
+
+TaskBuffer.count_type = _count_type  # type: ignore[attr-defined]
+
+
+def wrap_prompt(c: Components, user_text: str) -> str:
+    """The R1-style wrapper the paper uses for base models: reasoning opened inside <think>."""
+    return conversation(user_text)
+
+
+def build_components(cfg: Config) -> Components:
+    run_dir = Path(cfg.trainer.output_dir)
+    ensure_writable(run_dir)
+    if "induction" in cfg.tasks.types:  # the run's induction shape (inputs written / shown)
+        register_task_type(induction_type(cfg.tasks.induction_inputs, cfg.tasks.induction_shown), replace=True)
+    resume_from = resume_checkpoint(cfg, run_dir)
+    state = checkpoint.load_state(resume_from) if resume_from else None  # validated before use
+    rng = random.Random(cfg.trainer.seed)
+    random.seed(cfg.trainer.seed)
+    torch.manual_seed(cfg.trainer.seed)
+    model_path = str(resume_from / "model") if resume_from else resolve_model(cfg.model.name_or_path)
+    tokenizer, model = load_model(model_path, cfg)
+    if cfg.generation.backend != "hf":
+        raise RunError(f"generation.backend: {cfg.generation.backend!r} is not available in this build; use 'hf'")
+    generator = HFGenerator(model, tokenizer, batch_size=cfg.generation.batch_size)
+    sandbox = Sandbox(workers=cfg.sandbox.workers, timeout_s=cfg.sandbox.timeout_s, memory_mb=cfg.sandbox.memory_mb)
+    buffer_path = Path(cfg.buffer.path) if cfg.buffer.path else run_dir / "buffer.sqlite"
+    if state is not None:
+        buffer = TaskBuffer.restore(resume_from / checkpoint.BUFFER, buffer_path)
+    else:
+        buffer = TaskBuffer(buffer_path)
+        report = seed_buffer(buffer, sandbox, seed_file=cfg.buffer.seed_file or None, types=tuple(cfg.tasks.types))
+        if report.added == 0 and len(buffer) == 0:
+            raise RunError(f"buffer.seed_file: no valid seed task in {cfg.buffer.seed_file or 'the identity seeds'}")
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.rl.lr, weight_decay=cfg.rl.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg))
+    start_step = 0
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        checkpoint.restore_rng(state["rng"], rng)
+        start_step = int(state["trainer"]["step"])
+    ref_model = None
+    if cfg.rl.kl_coef > 0:
+        ref_model = copy.deepcopy(model).eval().requires_grad_(False)
+    save_config(cfg, run_dir / "config.yaml")
+    logger = MetricsLogger(run_dir, cfg.trainer.report_to, run_name=cfg.trainer.run_name,
+                           wandb_project=cfg.trainer.wandb_project, resume_step=start_step)
+    return Components(cfg, run_dir, model, tokenizer, generator, sandbox, buffer, optimizer, scheduler, rng,
+                      logger, start_step, ref_model, latest=str(resume_from) if resume_from else None)
+
+
+def ensure_writable(run_dir: Path) -> None:
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".azr-write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise RunError(f"trainer.output_dir: cannot write to {run_dir} ({exc.strerror}); "
+                       "choose a writable directory") from None
+
+
+def resume_checkpoint(cfg: Config, run_dir: Path) -> Path | None:
+    mode = cfg.trainer.resume
+    if mode == "never":
+        if checkpoint.latest(run_dir) is not None:
+            raise RunError(f"trainer.output_dir: {run_dir} already holds a run; pass trainer.resume=auto to "
+                           "continue it or choose another output_dir (nothing was changed)")
+        return None
+    if mode == "auto":
+        return checkpoint.latest(run_dir)
+    path = Path(mode)
+    if not path.is_dir():
+        raise RunError(f"trainer.resume: checkpoint {path} does not exist")
+    return path
+
+
+def resolve_model(name_or_path: str) -> str:
+    if name_or_path.startswith("embedded:"):
+        from azr.embedded import resolve_model_path
+
+        return resolve_model_path(name_or_path)
+    if os.path.isdir(name_or_path):
+        if not (Path(name_or_path) / "config.json").is_file():
+            raise RunError(f"model.name_or_path: {name_or_path} has no config.json; point it at a Hugging Face "
+                           "checkpoint directory (save_pretrained output)")
+        return name_or_path
+    if name_or_path.startswith((".", "/", "~")) or os.sep in name_or_path.strip("/").replace("/", os.sep, 1)[1:]:
+        raise RunError(f"model.name_or_path: {name_or_path} does not exist")
+    return name_or_path  # a hub id; loading reports if it cannot be fetched
+
+
+def load_model(path: str, cfg: Config) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    dtype = cfg.model.dtype
+    if dtype == "auto":
+        dtype = "bfloat16" if torch.cuda.is_available() else "float32"
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=cfg.model.trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype),
+                                                     trust_remote_code=cfg.model.trust_remote_code)
+    except (OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RunError(f"model.name_or_path: cannot load {path!r}: {first}") from None
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if torch.cuda.is_available():
+        model = model.to("cuda")
+    if cfg.model.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+    return tokenizer, model
+
+
+def lr_lambda(cfg: Config):
+    warmup, total, kind = cfg.rl.warmup_steps, max(cfg.trainer.max_steps, 1), cfg.rl.lr_schedule
+
+    def factor(step: int) -> float:
+        if warmup and step < warmup:
+            return (step + 1) / warmup
+        if kind == "constant":
+            return 1.0
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        if kind == "linear":
+            return 1.0 - progress
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return factor

@@ -1,0 +1,369 @@
+"""Absolute Zero self-play, top to bottom: one step, then the training loop.
+
+One policy plays two roles over three task types (deduction, abduction, induction):
+
+  1. PROPOSE   for each type, B prompts with K reference tasks from the buffer -> B proposals
+  2. VALIDATE  every proposal in one batched sandbox call (parse, deny list, determinism, timeout)
+  3. LEARN.    n solver rollouts per valid proposal (sampled, never greedy) -> solve rate p ->
+               proposer reward 1 - p when 0 < p < 1 (else ``extreme_solve_rate_reward``);
+               -0.5 for a well-formed invalid proposal, -1 for a format error
+  4. STORE     valid proposals enter the task buffer
+  5. SOLVE     for each type, B tasks (this step's new ones first, topped up from the buffer) ->
+               solver reward 1 when verified, else the same format scheme
+  6. ADVANTAGE Task-Relative REINFORCE++: normalised within each (type, role) group (6 groups)
+  7. UPDATE    one PPO-clip update over both roles (ratio against the rollout-time log-probs)
+
+Building blocks live in small modules: rewards/advantages/loss in :mod:`azr.rl`, tasks in
+:mod:`azr.tasks`, the buffer in :mod:`azr.buffer`, generation in :mod:`azr.generation`, setup in
+:mod:`azr.components`, checkpoints in :mod:`azr.checkpoint`.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from azr import checkpoint
+from azr.components import Components, build_components, wrap_prompt
+from azr.config import Config
+from azr.generation import Generation, SamplingParams, sequence_logprobs
+from azr.rl import ppo_clip_loss, task_relative_advantages
+from azr.tasks import (
+    ParseError,
+    Task,
+    ValidationConfig,
+    candidate_from_reply,
+    check_replies,
+    get_task_type,
+    validate,
+)
+from azr.tasks.checking import CheckConfig
+
+ROLES = ("propose", "solve")
+
+
+@dataclass
+class Sample:
+    """One trained sequence: a prompt, the sampled completion, its rollout-time log-probs, a reward."""
+
+    role: str
+    task_type: str
+    prompt_ids: list[int]
+    completion_ids: list[int]
+    logprobs: list[float]
+    reward: float
+    text: str = ""
+
+
+@dataclass
+class StepLog:
+    """Metrics of one step, plus a few examples to print."""
+
+    metrics: dict[str, float] = field(default_factory=dict)
+    examples: list[str] = field(default_factory=list)
+
+    def add(self, name: str, value: float) -> None:
+        self.metrics[name] = float(value)
+
+
+def selfplay_step(c: Components, step: int) -> StepLog:
+    cfg, log = c.cfg, StepLog()
+    types = list(cfg.tasks.types)
+    B, K, n = cfg.rl.batch_per_type_role, cfg.tasks.references, cfg.rl.learnability_rollouts
+    vcfg = validation_config(cfg)
+    ccfg = CheckConfig(timeout_s=cfg.sandbox.timeout_s)
+    t_gen = t_sandbox = 0.0
+
+    # ---- 1. PROPOSE: B prompts per type, each showing K same-type references from the buffer ----------
+    propose_prompts: list[tuple[str, list[Task], str]] = []  # (type, references, prompt text)
+    for t in types:
+        for _ in range(B):
+            refs = sample_references(c, t, K)
+            if refs is None:
+                continue
+            text = wrap_prompt(c, get_task_type(t).propose_prompt(refs, cfg.tasks.prompt_style))
+            propose_prompts.append((t, refs, text))
+    propose_prompts = [p for p in propose_prompts if fits(c, p[2], log, "propose")]
+    t0 = time.perf_counter()
+    proposals = generate(c, [p[2] for p in propose_prompts], cfg.generation.max_new_tokens_propose, n=1)
+    t_gen += time.perf_counter() - t0
+
+    # ---- 2. VALIDATE every well-formed proposal in one batched sandbox call ------------------------------
+    candidates: list[Task | ParseError] = [
+        candidate_from_reply(t, g[0].text, refs, step) for (t, refs, _), g in zip(propose_prompts, proposals)
+    ]
+    to_validate = [cand for cand in candidates if isinstance(cand, Task)]
+    t0 = time.perf_counter()
+    outcomes = iter(validate(c.sandbox, to_validate, vcfg))
+    t_sandbox += time.perf_counter() - t0
+    verdicts: list[Any] = [next(outcomes) if isinstance(cand, Task) else cand for cand in candidates]
+    valid = [(i, v.task) for i, v in enumerate(verdicts) if not isinstance(v, ParseError) and v.ok]
+
+    # ---- 3. LEARNABILITY: n sampled solver rollouts per valid proposal ----------------------------------
+    t0 = time.perf_counter()
+    rollouts = generate(c, [solve_prompt(c, task) for _, task in valid], cfg.generation.max_new_tokens_solve, n=n)
+    t_gen += time.perf_counter() - t0
+    t0 = time.perf_counter()
+    checks = check_replies(c.sandbox, [(task, g.text) for (_, task), gs in zip(valid, rollouts) for g in gs], ccfg)
+    t_sandbox += time.perf_counter() - t0
+    successes = [sum(v.correct for v in checks[k * n : (k + 1) * n]) for k in range(len(valid))]
+
+    # ---- 4. STORE the valid proposals (deduplicated by normalised AST) ----------------------------------
+    stored = c.buffer.insert_many([task for _, task in valid])
+    for (_, task), res in zip(valid, stored):
+        task.id = res.id
+    c.buffer.record_solves(step, [(res.id, n, s) for res, s in zip(stored, successes)])
+    rejections = Counter(f"{type_of(v)}:{reason_of(v)}" for v in verdicts if reason_of(v))
+    for t in types:
+        counts = {k.split(":", 1)[1]: m for k, m in rejections.items() if k.startswith(t + ":")}
+        if counts:
+            c.buffer.log_rejections(step, counts, source="proposer", task_type=t)
+
+    # proposer rewards, in prompt order
+    scheme, samples = cfg.rl.rewards, []
+    solved_by_index = {i: s for (i, _), s in zip(valid, successes)}
+    for k, ((t, _refs, _), gens, verdict) in enumerate(zip(propose_prompts, proposals, verdicts)):
+        if isinstance(verdict, ParseError):
+            reward = scheme.proposer("format_error")
+        elif not verdict.ok:
+            reward = scheme.proposer("invalid")
+        else:
+            reward = scheme.proposer("valid", solved_by_index[k], n)
+        samples.append(to_sample("propose", t, gens[0], reward))
+
+    # ---- 5. SOLVE: B tasks per type, this step's new tasks first, topped up from the buffer -------------
+    solve_tasks: list[Task] = []
+    for t in types:
+        fresh = [task for _, task in valid if task.type == t][:B]
+        solve_tasks += fresh + c.buffer.sample(t, B - len(fresh), c.rng, replace=True)
+    solve_items = [(task, solve_prompt(c, task)) for task in solve_tasks]
+    solve_items = [item for item in solve_items if fits(c, item[1], log, "solve")]
+    t0 = time.perf_counter()
+    answers = generate(c, [p for _, p in solve_items], cfg.generation.max_new_tokens_solve, n=1)
+    t_gen += time.perf_counter() - t0
+    t0 = time.perf_counter()
+    solve_checks = check_replies(c.sandbox, [(task, g[0].text) for (task, _), g in zip(solve_items, answers)], ccfg)
+    t_sandbox += time.perf_counter() - t0
+    c.buffer.record_solves(step, [(task.id, 1, int(v.correct)) for (task, _), v in zip(solve_items, solve_checks)
+                                  if task.id is not None])
+    for (task, _), gens, v in zip(solve_items, answers, solve_checks):
+        outcome = "correct" if v.correct else ("wrong" if v.well_formatted else "format_error")
+        samples.append(to_sample("solve", task.type, gens[0], scheme.solver(outcome)))
+
+    # ---- 6. ADVANTAGES: Task-Relative REINFORCE++ over the 6 (type, role) groups ------------------------
+    groups = [(s.task_type, s.role) for s in samples]
+    advantages = task_relative_advantages([s.reward for s in samples], groups, eps=cfg.rl.advantage_eps,
+                                          std=cfg.rl.advantage_std, clip=cfg.rl.advantage_clip)
+
+    # ---- 7. UPDATE: one PPO-clip update over both roles --------------------------------------------------
+    t0 = time.perf_counter()
+    update_stats = ppo_update(c, samples, advantages)
+    t_update = time.perf_counter() - t0
+
+    # ---- metrics ---------------------------------------------------------------------------------------
+    for t in types:
+        props = [(v, g) for (tt, _, _), v, g in zip(propose_prompts, verdicts, proposals) if tt == t]
+        n_valid = sum(1 for v, _ in props if not isinstance(v, ParseError) and v.ok)
+        n_format = sum(1 for v, _ in props if isinstance(v, ParseError))
+        log.add(f"propose/{t}/valid_rate", n_valid / len(props) if props else 0.0)
+        log.add(f"propose/{t}/format_error_rate", n_format / len(props) if props else 0.0)
+        rates = [s / n for (i, task), s in zip(valid, successes) if task.type == t]
+        learn = [1 - r if 0 < r < 1 else 0.0 for r in rates]
+        log.add(f"propose/{t}/learnability", sum(learn) / len(learn) if learn else 0.0)
+        log.add(f"propose/{t}/solve_rate", sum(rates) / len(rates) if rates else 0.0)
+        solved = [v for (task, _), v in zip(solve_items, solve_checks) if task.type == t]
+        log.add(f"solve/{t}/accuracy", sum(v.correct for v in solved) / len(solved) if solved else 0.0)
+        log.add(f"solve/{t}/format_error_rate",
+                sum(not v.well_formatted for v in solved) / len(solved) if solved else 0.0)
+        log.add(f"buffer/{t}/size", c.buffer.count_type(t))
+        for role in ROLES:
+            idx = [k for k, g in enumerate(groups) if g == (t, role)]
+            if idx:
+                r = torch.tensor([samples[k].reward for k in idx])
+                a = advantages[idx]
+                log.add(f"reward/{t}/{role}/mean", r.mean().item())
+                log.add(f"reward/{t}/{role}/std", r.std().item() if len(idx) > 1 else 0.0)
+                log.add(f"advantage/{t}/{role}/mean", a.mean().item())
+                log.add(f"advantage/{t}/{role}/std", a.std().item() if len(idx) > 1 else 0.0)
+    for reason, m in sorted(rejections.items()):
+        log.add(f"propose/rejected/{reason.replace(':', '/')}", m)
+    log.add("buffer/added", sum(r.status == "added" for r in stored))
+    log.add("buffer/duplicates", sum(r.status != "added" for r in stored))
+    for key, value in update_stats.items():
+        log.add(key, value)
+    lengths = [len(s.completion_ids) for s in samples]
+    gen_tokens = sum(lengths) + sum(len(g.completion_ids) for gs in rollouts for g in gs)
+    log.add("lengths/completion_mean", sum(lengths) / len(lengths) if lengths else 0.0)
+    log.add("lengths/completion_max", max(lengths, default=0))
+    log.add("time/generation_s", t_gen)
+    log.add("time/sandbox_s", t_sandbox)
+    log.add("time/update_s", t_update)
+    log.add("throughput/generated_tokens", gen_tokens)
+    log.add("throughput/tokens_per_s", gen_tokens / t_gen if t_gen > 0 else 0.0)
+    log.examples = examples(valid, solve_items, answers, solve_checks)
+    return log
+
+
+# ---- pieces of the step -----------------------------------------------------------------------------
+
+
+def validation_config(cfg: Config) -> ValidationConfig:
+    kwargs: dict[str, Any] = dict(timeout_s=cfg.sandbox.timeout_s, check_determinism=cfg.tasks.check_determinism,
+                                  max_program_chars=cfg.tasks.max_program_chars,
+                                  max_output_chars=cfg.tasks.max_output_chars)
+    if cfg.tasks.banned_modules is not None:
+        kwargs["banned_modules"] = frozenset(cfg.tasks.banned_modules)
+    return ValidationConfig(**kwargs)
+
+
+def sample_references(c: Components, task_type: str, k: int) -> list[Task] | None:
+    """K same-type references; induction proposers are shown one deduction/abduction program."""
+    if task_type == "induction":
+        pools = [t for t in ("deduction", "abduction") if c.buffer.count_type(t)]
+        if not pools:
+            return None
+        return c.buffer.sample(c.rng.choice(pools), 1, c.rng)
+    refs = c.buffer.sample(task_type, k, c.rng)
+    return refs or None
+
+
+def solve_prompt(c: Components, task: Task) -> str:
+    return wrap_prompt(c, get_task_type(task.type).solve_prompt(task, c.cfg.tasks.prompt_style))
+
+
+def fits(c: Components, prompt: str, log: StepLog, role: str) -> bool:
+    """Prompts over the token budget are dropped, never truncated (a cut prompt changes the task)."""
+    ok = len(c.generator.encode(prompt)) <= c.cfg.generation.max_prompt_tokens
+    if not ok:
+        log.metrics[f"{role}/dropped_long_prompts"] = log.metrics.get(f"{role}/dropped_long_prompts", 0) + 1
+    return ok
+
+
+def generate(c: Components, prompts: list[str], max_new_tokens: int, n: int) -> list[list[Generation]]:
+    if not prompts:
+        return []
+    g = c.cfg.generation
+    params = SamplingParams(max_new_tokens=max_new_tokens, temperature=g.temperature, top_p=g.top_p,
+                            top_k=g.top_k, n=n, stop=tuple(g.stop))
+    return c.generator.generate(prompts, params)
+
+
+def to_sample(role: str, task_type: str, gen: Generation, reward: float) -> Sample:
+    return Sample(role, task_type, list(gen.prompt_ids), list(gen.completion_ids), list(gen.logprobs), reward,
+                  gen.text)
+
+
+def type_of(verdict: Any) -> str:
+    return "" if isinstance(verdict, ParseError) else verdict.task.type
+
+
+def reason_of(verdict: Any) -> str:
+    if isinstance(verdict, ParseError) or verdict.ok:
+        return ""
+    return verdict.rejection.value
+
+
+def ppo_update(c: Components, samples: list[Sample], advantages: torch.Tensor) -> dict[str, float]:
+    """PPO-clip over all samples: micro-batches accumulate into one optimiser step per epoch."""
+    cfg = c.cfg.rl
+    usable = [k for k, s in enumerate(samples) if s.completion_ids]
+    if not usable:
+        return {"loss/skipped": 1.0}
+    total_tokens = sum(len(samples[k].completion_ids) for k in usable)
+    denominator = float(total_tokens) if cfg.loss_aggregation == "token-mean" else float(len(usable))
+    if cfg.loss_aggregation == "seq-mean-token-sum-norm":
+        denominator = float(len(usable) * max(len(samples[k].completion_ids) for k in usable))
+    model, stats_sum, n_micro = c.model, Counter(), 0
+    model.train()
+    grad_norm = 0.0
+    for _epoch in range(cfg.ppo_epochs):
+        order = list(usable)
+        c.rng.shuffle(order)
+        for start in range(0, len(order), cfg.micro_batch_size):
+            idx = order[start : start + cfg.micro_batch_size]
+            batch = [samples[k] for k in idx]
+            logp, mask, entropy = sequence_logprobs(
+                model, [s.prompt_ids for s in batch], [s.completion_ids for s in batch], c.generator.pad_token_id,
+                temperature=c.cfg.generation.temperature, with_entropy=True)
+            width = logp.shape[1]
+            old = torch.zeros_like(logp)
+            for b, s in enumerate(batch):
+                old[b, : len(s.logprobs)] = torch.tensor(s.logprobs[:width], dtype=old.dtype)
+            ref = None
+            if cfg.kl_coef and c.ref_model is not None:
+                with torch.no_grad():
+                    ref, _, _ = sequence_logprobs(c.ref_model, [s.prompt_ids for s in batch],
+                                                  [s.completion_ids for s in batch], c.generator.pad_token_id,
+                                                  temperature=c.cfg.generation.temperature)
+            out = ppo_clip_loss(logp, old, advantages[idx].to(logp.device), mask,
+                                clip_eps_low=cfg.clip_eps, clip_eps_high=cfg.clip_eps_high, dual_clip=cfg.dual_clip,
+                                aggregation=cfg.loss_aggregation, denominator=denominator, logp_ref=ref,
+                                kl_coef=cfg.kl_coef, entropy=entropy, entropy_coef=cfg.entropy_coef)
+            out.loss.backward()
+            for key, value in out.stats.items():
+                if not math.isnan(value):
+                    stats_sum[key] += value * len(idx)
+            n_micro += len(idx)
+        if cfg.grad_clip:
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
+        c.optimizer.step()
+        c.scheduler.step()
+        c.optimizer.zero_grad(set_to_none=True)
+    stats = {f"loss/{k}": v / max(n_micro, 1) for k, v in stats_sum.items()}
+    # micro-batch losses are partial sums of the full-batch loss: report their total per epoch
+    stats["loss/total"] = stats.pop("loss/loss", 0.0) * n_micro / max(len(usable), 1) / max(cfg.ppo_epochs, 1)
+    stats["loss/grad_norm"] = grad_norm
+    stats["loss/lr"] = c.scheduler.get_last_lr()[0]
+    return stats
+
+
+def examples(valid: list, solve_items: list, answers: list, checks: list, k: int = 2) -> list[str]:
+    out = [f"proposed {task.type} #{task.id}: {task.program.strip()[:160]!r} input {task.inputs[0][:60]!r}"
+           for _, task in valid[:k]]
+    for (task, _), gens, v in list(zip(solve_items, answers, checks))[:k]:
+        out.append(f"solved {task.type} #{task.id}: {'correct' if v.correct else 'wrong'}: {gens[0].text[-120:]!r}")
+    return out
+
+
+# ---- the training loop ------------------------------------------------------------------------------
+
+
+def train(cfg: Config) -> Path:
+    """Run self-play from ``cfg`` (resuming when a checkpoint exists); returns the final checkpoint."""
+    from azr.progress import StepProgress
+
+    c = build_components(cfg)
+    try:
+        start = c.start_step
+        with StepProgress(cfg.trainer.max_steps, start) as progress:
+            for step in range(start + 1, cfg.trainer.max_steps + 1):
+                t0 = time.perf_counter()
+                log = selfplay_step(c, step)
+                log.add("time/step_s", time.perf_counter() - t0)
+                c.logger.log(step, log.metrics)
+                if cfg.trainer.log_every and step % cfg.trainer.log_every == 0:
+                    for line in log.examples:
+                        progress.note(line)
+                if cfg.trainer.save_every and step % cfg.trainer.save_every == 0:
+                    checkpoint.save(c, step)
+                progress.advance(log.metrics)
+            final = checkpoint.save(c, cfg.trainer.max_steps) if cfg.trainer.max_steps > start else c.latest
+        return Path(final) if final else Path(cfg.trainer.output_dir)
+    finally:
+        c.close()
+
+
+def seed_everything(seed: int) -> random.Random:
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    return random.Random(seed)
