@@ -28,6 +28,7 @@ from azr.tasks import register_task_type
 from azr.tasks.absolute_zero import induction_type
 from azr.tasks.prompts import conversation
 from sandbox import Sandbox
+from sandbox.factory import make_sandbox
 
 
 class RunError(RuntimeError):
@@ -87,7 +88,8 @@ def build_components(cfg: Config) -> Components:
     if cfg.generation.backend != "hf":
         raise RunError(f"generation.backend: {cfg.generation.backend!r} is not available in this build; use 'hf'")
     generator = HFGenerator(model, tokenizer, batch_size=cfg.generation.batch_size)
-    sandbox = Sandbox(workers=cfg.sandbox.workers, timeout_s=cfg.sandbox.timeout_s, memory_mb=cfg.sandbox.memory_mb)
+    sandbox = make_sandbox(cfg.sandbox.backend, workers=cfg.sandbox.workers, timeout_s=cfg.sandbox.timeout_s,
+                           memory_mb=cfg.sandbox.memory_mb, address=cfg.sandbox.ray_address)
     buffer_path = Path(cfg.buffer.path) if cfg.buffer.path else run_dir / "buffer.sqlite"
     if state is not None:
         buffer = TaskBuffer.restore(resume_from / checkpoint.BUFFER, buffer_path)

@@ -110,7 +110,8 @@ class SandboxConfig:
     workers: int = 4  # parallel sandbox processes
     timeout_s: float = 10.0  # wall clock per run (official: 10 s)
     memory_mb: int = 1024  # address-space limit per run
-    backend: str = "local"  # local (process pool on this machine) | ray
+    backend: str = "local"  # local (process pool on this machine) | ray (workers as Ray actors)
+    ray_address: str = ""  # ray backend: "" starts a local Ray; "auto" or host:port joins a running cluster
 
 
 @dataclass
@@ -370,6 +371,8 @@ def validate(cfg: Config) -> None:
     c.need(s.timeout_s > 0, "sandbox.timeout_s", "must be > 0", s.timeout_s)
     c.need(s.memory_mb >= 64, "sandbox.memory_mb", "must be >= 64", s.memory_mb)
     c.choice("sandbox.backend", s.backend, ["local", "ray"])
+    c.need(s.backend == "ray" or not s.ray_address, "sandbox.ray_address",
+           "is only used with sandbox.backend=ray", s.ray_address)
 
     c.need(bool(t.types), "tasks.types", "must enable at least one task type", t.types)
     for name in t.types:

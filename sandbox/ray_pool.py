@@ -188,6 +188,7 @@ class RaySandbox:
         actors: int | None = None,
         actor_options: dict[str, Any] | None = None,
         ray_init_kwargs: dict[str, Any] | None = None,
+        start_timeout_s: float = START_TIMEOUT_S,
         **sandbox_kwargs: Any,
     ) -> None:
         if workers < 1:
@@ -220,12 +221,17 @@ class RaySandbox:
             for i, w in enumerate(split):
                 self._slots.append(_Slot(i, w, offset, self._new_actor(w)))
                 offset += w
-            infos = ray.get([s.actor.info.remote() for s in self._slots], timeout=START_TIMEOUT_S)
+            refs = [s.actor.info.remote() for s in self._slots]
+            t0 = time.monotonic()
+            if len(ray.wait(refs, num_returns=len(refs), timeout=min(5.0, start_timeout_s))[0]) < len(refs):
+                self._log_slow_start()
+            infos = ray.get(refs, timeout=max(0.1, start_timeout_s - (time.monotonic() - t0)))
         except GetTimeoutError:
             self._finalizer()
             raise SandboxError(
-                f"Ray could not start {n_actors} sandbox actors within {START_TIMEOUT_S:.0f} s: does the "
-                f"cluster have room for them? (cluster resources: {_cluster_resources()})") from None
+                f"Ray could not start {n_actors} sandbox actors within {start_timeout_s:.0f} s: does the "
+                f"cluster have room for them? (free now: {_resources(ray.available_resources)}; "
+                f"asked per actor: {self._actor_resources(split[0])})") from None
         except RayError as exc:
             self._finalizer()
             raise SandboxError(f"a sandbox actor failed to start: {_short(exc, 2000)}") from None
@@ -297,6 +303,16 @@ class RaySandbox:
 
     # ------------------------------------------------------------------------------------------
 
+    def _actor_resources(self, workers: int) -> dict[str, Any]:
+        opts = {"num_cpus": workers, **self._actor_options}
+        return {k: v for k, v in opts.items() if k in ("num_cpus", "num_gpus", "memory", "resources")}
+
+    def _log_slow_start(self) -> None:
+        """Ray queues actors it cannot place yet; say so early rather than only at the timeout."""
+        log.warning("sandbox: still waiting for %d Ray actors to start (each asks for %s; free in the "
+                    "cluster now: %s)", len(self._slots), self._actor_resources(self._slots[0].workers),
+                    _resources(ray.available_resources))
+
     def _new_actor(self, workers: int) -> Any:
         opts = {"num_cpus": workers, **self._actor_options}
         actor = _RemoteActor.options(**opts).remote(workers, *self._args)
@@ -359,7 +375,9 @@ class RaySandbox:
                     s = self._slots[chunk.slot]
                     try:
                         reply = ray.get(ref, timeout=CLOSE_TIMEOUT_S)
-                    except (RayError, GetTimeoutError) as exc:
+                        if len(reply["results"]) != len(chunk.idxs):
+                            raise SandboxError(f"{len(reply['results'])} results for {len(chunk.idxs)} jobs")
+                    except (RayError, SandboxError) as exc:
                         remaining -= self._replace(s, chunks, results, attempts, pending, _short(exc))
                         continue
                     del chunks[ref]
@@ -430,8 +448,8 @@ def _short(exc: BaseException, limit: int = 300) -> str:
     return f"{type(exc).__name__}: {text[:limit]}"
 
 
-def _cluster_resources() -> dict:
+def _resources(query: Any) -> dict:
     try:
-        return ray.cluster_resources()
+        return {k: v for k, v in query().items() if not k.startswith("node:")}
     except Exception:  # noqa: BLE001 - diagnostics only
         return {}
