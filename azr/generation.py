@@ -308,12 +308,14 @@ def sequence_logprobs(
     pad_token_id: int,
     temperature: float = 1.0,
     with_entropy: bool = False,
+    entropy_grad: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Per-token log-probs of completions given prompts, by one right-padded forward pass.
 
     Returns ``(logprobs, mask, entropy)``, each ``(batch, max_completion_len)`` (entropy ``None`` unless
     asked); padding positions hold 0 and ``mask`` 0. Gradients flow when called outside ``no_grad``:
     this is also the trainer's new-policy log-prob. ``temperature`` must match sampling (``1`` for greedy).
+    ``entropy_grad=False`` computes the entropy for logging only (no graph kept for it).
     """
     if len(prompt_ids) != len(completion_ids):
         raise ValueError(
@@ -342,15 +344,34 @@ def sequence_logprobs(
         index[b, : len(c)] = torch.arange(len(p) - 1, len(p) - 1 + len(c))
         targets[b, : len(c)] = torch.tensor(list(c), dtype=torch.long)
         mask[b, : len(c)] = 1.0
-    logits = model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)).logits
-    picked = (
-        logits.gather(1, index.to(device).unsqueeze(-1).expand(-1, -1, logits.shape[-1])).float()
-        / temperature
-    )
+    picked = _completion_logits(model, input_ids.to(device), attention_mask.to(device), index.to(device))
+    picked = picked.float() / temperature
     log_norm = torch.logsumexp(picked, dim=-1)
     logprobs = (picked.gather(-1, targets.to(device).unsqueeze(-1)).squeeze(-1) - log_norm) * mask.to(device)
     entropy = None
     if with_entropy:
-        probs = torch.softmax(picked, dim=-1)
-        entropy = (log_norm - (probs * picked).sum(-1)) * mask.to(device)
+        with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
+            probs = torch.softmax(picked, dim=-1)
+            entropy = (log_norm - (probs * picked).sum(-1)) * mask.to(device)
     return logprobs, mask.to(device), entropy
+
+
+def _completion_logits(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                       index: torch.Tensor) -> torch.Tensor:
+    """Logits at the positions that predict completion tokens only: ``(batch, comp_width, vocab)``.
+
+    The output layer is applied to the gathered hidden states, not to every position (prompts are
+    most of a sequence, and the vocabulary projection is the most expensive layer of a small model).
+    Models that post-process their logits (soft-capping, logit scales) or that hide their body behind
+    a wrapper take the plain full forward pass.
+    """
+    body = getattr(model, getattr(model, "base_model_prefix", ""), None)
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    config = getattr(model, "config", None)
+    plain_head = not any(getattr(config, k, None) for k in ("final_logit_softcapping", "logit_scale"))
+    if body is not None and head is not None and plain_head and isinstance(body, torch.nn.Module):
+        hidden = body(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        gathered = hidden.gather(1, index.unsqueeze(-1).expand(-1, -1, hidden.shape[-1]))
+        return head(gathered)
+    logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
+    return logits.gather(1, index.unsqueeze(-1).expand(-1, -1, logits.shape[-1]))

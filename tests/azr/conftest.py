@@ -83,3 +83,22 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tokenizer.save_pretrained(path)
     model.save_pretrained(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def e2e_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The embedded tiny model for end-to-end runs: the cached default build when it exists (a
+    developer ran `azr train`), else a small-budget build of the same recipe (about a minute), so the
+    trainer sees a model that proposes some valid tasks and solves some."""
+    from azr.embedded.build import BuildConfig, build_embedded_model
+    from azr.embedded.corpus import CorpusConfig
+    from azr.embedded.resolve import embedded_model_dir, is_built
+    from azr.embedded.sft import SFTConfig
+
+    cached = embedded_model_dir("embedded:tiny")
+    if is_built(cached):
+        return cached
+    out = tmp_path_factory.mktemp("embedded") / "tiny"
+    build_embedded_model(out, seed=0, config=BuildConfig(corpus=CorpusConfig(n_programs=240),
+                                                         sft=SFTConfig(steps=160), probe_per_role=0))
+    return out
