@@ -53,7 +53,10 @@ def train(
 
 def _register() -> None:
     from azr.buffer.cli import app as buffer_app
+    from azr.embedded.cli import build_model_command
     from azr.eval.cli import app as eval_app
+
+    app.command("build-model")(build_model_command)
 
     app.add_typer(buffer_app, name="buffer", help="Inspect, import and export a task buffer.")
     app.add_typer(eval_app, name="eval", help="Evaluate checkpoints on math and code benchmarks.")
