@@ -85,6 +85,17 @@ class SandboxError(RuntimeError):
     """The sandbox could not start or was used after close."""
 
 
+def normalize_jobs(jobs: Iterable[Job | tuple]) -> list[Job]:
+    """``Job`` records from jobs or ``(program, exprs, ...)`` tuples, type-checked (shared by backends)."""
+    todo = [j if isinstance(j, Job) else Job(*j) for j in jobs]
+    for j in todo:
+        if not isinstance(j.program, str) or not all(isinstance(e, str) for e in j.exprs):
+            raise TypeError("program and exprs must be str")
+        if j.mode not in ("module", "main"):
+            raise ValueError(f"unknown mode {j.mode!r}")
+    return todo
+
+
 class _Worker:
     def __init__(self, index: int, cmd: list[str], env: dict[str, str], memory_mb: int) -> None:
         self.index = index
@@ -261,12 +272,7 @@ class Sandbox:
 
     def evaluate_many(self, jobs: Iterable[Job | tuple]) -> list[Result]:
         """Run jobs across the workers; results come back in input order."""
-        todo = [j if isinstance(j, Job) else Job(*j) for j in jobs]
-        for j in todo:
-            if not isinstance(j.program, str) or not all(isinstance(e, str) for e in j.exprs):
-                raise TypeError("program and exprs must be str")
-            if j.mode not in ("module", "main"):
-                raise ValueError(f"unknown mode {j.mode!r}")
+        todo = normalize_jobs(jobs)
         with self._lock:
             if self._closed:
                 raise SandboxError("sandbox is closed")

@@ -34,7 +34,7 @@ import ray
 from ray.exceptions import GetTimeoutError, RayError
 
 from sandbox import pool as _pool
-from sandbox.pool import STATUSES, Job, Result, Sandbox, SandboxError
+from sandbox.pool import STATUSES, Job, Result, Sandbox, SandboxError, normalize_jobs
 from sandbox.values import Value
 
 log = logging.getLogger("sandbox")
@@ -279,12 +279,7 @@ class RaySandbox:
 
     def evaluate_many(self, jobs: Iterable[Job | tuple]) -> list[Result]:
         """Run jobs across the actors; results come back in input order."""
-        todo = [j if isinstance(j, Job) else Job(*j) for j in jobs]
-        for j in todo:
-            if not isinstance(j.program, str) or not all(isinstance(e, str) for e in j.exprs):
-                raise TypeError("program and exprs must be str")
-            if j.mode not in ("module", "main"):
-                raise ValueError(f"unknown mode {j.mode!r}")
+        todo = normalize_jobs(jobs)
         with self._lock:
             if self._closed:
                 raise SandboxError("sandbox is closed")
