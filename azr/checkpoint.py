@@ -83,8 +83,9 @@ def save(c: Components, step: int) -> Path:
         shutil.rmtree(final)
     tmp.rename(final)
     c.latest = str(final)
-    keep = max(1, c.cfg.trainer.keep_checkpoints)
-    for old in sorted(p for p in root.glob("step-*") if p != final)[:-keep + 1 or None]:
+    older = sorted(p for p in root.glob("step-*") if p != final)
+    keep_older = max(1, c.cfg.trainer.keep_checkpoints) - 1  # the one just written counts
+    for old in older[: len(older) - keep_older]:
         shutil.rmtree(old, ignore_errors=True)
     return final
 

@@ -11,14 +11,13 @@ import copy
 import math
 import os
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from azr import checkpoint
-from azr.buffer.filters import TaskFilter
 from azr.buffer.seeds import seed_buffer
 from azr.buffer.store import TaskBuffer
 from azr.config import Config, save_config
@@ -51,7 +50,6 @@ class Components:
     start_step: int = 0
     ref_model: Any = None
     latest: str | None = None
-    closers: list = field(default_factory=list)
 
     def close(self) -> None:
         for fn in (self.logger.close, self.sandbox.close, self.buffer.close):
@@ -59,13 +57,6 @@ class Components:
                 fn()
             except Exception:  # noqa: BLE001 - closing must not hide the real error
                 pass
-
-
-def _count_type(buffer: TaskBuffer, task_type: str) -> int:
-    return buffer.count(TaskFilter(types=(task_type,)))
-
-
-TaskBuffer.count_type = _count_type  # type: ignore[attr-defined]
 
 
 def wrap_prompt(c: Components, user_text: str) -> str:
@@ -152,7 +143,8 @@ def resolve_model(name_or_path: str) -> str:
             raise RunError(f"model.name_or_path: {name_or_path} has no config.json; point it at a Hugging Face "
                            "checkpoint directory (save_pretrained output)")
         return name_or_path
-    if name_or_path.startswith((".", "/", "~")) or os.sep in name_or_path.strip("/").replace("/", os.sep, 1)[1:]:
+    # A hub id is "name" or "org/name"; anything else that is not a directory is a missing path.
+    if name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1:
         raise RunError(f"model.name_or_path: {name_or_path} does not exist")
     return name_or_path  # a hub id; loading reports if it cannot be fetched
 

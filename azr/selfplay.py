@@ -21,7 +21,6 @@ Building blocks live in small modules: rewards/advantages/loss in :mod:`azr.rl`,
 from __future__ import annotations
 
 import math
-import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -280,49 +279,58 @@ def ppo_update(c: Components, samples: list[Sample], advantages: torch.Tensor) -
     denominator = float(total_tokens) if cfg.loss_aggregation == "token-mean" else float(len(usable))
     if cfg.loss_aggregation == "seq-mean-token-sum-norm":
         denominator = float(len(usable) * max(len(samples[k].completion_ids) for k in usable))
-    model, stats_sum, n_micro = c.model, Counter(), 0
+    # Longest first: with one optimiser step per epoch the order does not change the gradient, and
+    # similar lengths in a micro-batch waste little padding.
+    order = sorted(usable, key=lambda k: -(len(samples[k].prompt_ids) + len(samples[k].completion_ids)))
+    model, sums, tokens, ratio_max, grad_norm = c.model, Counter(), 0.0, 0.0, 0.0
     model.train()
-    grad_norm = 0.0
     for _epoch in range(cfg.ppo_epochs):
-        # Longest first: with one optimiser step per epoch the order does not change the gradient,
-        # and similar lengths in a micro-batch waste little padding.
-        order = sorted(usable, key=lambda k: -(len(samples[k].prompt_ids) + len(samples[k].completion_ids)))
         for start in range(0, len(order), cfg.micro_batch_size):
             idx = order[start : start + cfg.micro_batch_size]
             batch = [samples[k] for k in idx]
+            prompts, completions = [s.prompt_ids for s in batch], [s.completion_ids for s in batch]
             logp, mask, entropy = sequence_logprobs(
-                model, [s.prompt_ids for s in batch], [s.completion_ids for s in batch], c.generator.pad_token_id,
+                model, prompts, completions, c.generator.pad_token_id,
                 temperature=c.cfg.generation.temperature, with_entropy=True, entropy_grad=cfg.entropy_coef > 0)
-            width = logp.shape[1]
             old = torch.zeros_like(logp)
             for b, s in enumerate(batch):
-                old[b, : len(s.logprobs)] = torch.tensor(s.logprobs[:width], dtype=old.dtype)
+                old[b, : len(s.logprobs)] = torch.tensor(s.logprobs[: logp.shape[1]], dtype=old.dtype)
             ref = None
             if cfg.kl_coef and c.ref_model is not None:
                 with torch.no_grad():
-                    ref, _, _ = sequence_logprobs(c.ref_model, [s.prompt_ids for s in batch],
-                                                  [s.completion_ids for s in batch], c.generator.pad_token_id,
+                    ref, _, _ = sequence_logprobs(c.ref_model, prompts, completions, c.generator.pad_token_id,
                                                   temperature=c.cfg.generation.temperature)
             out = ppo_clip_loss(logp, old, advantages[idx].to(logp.device), mask,
                                 clip_eps_low=cfg.clip_eps, clip_eps_high=cfg.clip_eps_high, dual_clip=cfg.dual_clip,
                                 aggregation=cfg.loss_aggregation, denominator=denominator, logp_ref=ref,
                                 kl_coef=cfg.kl_coef, entropy=entropy, entropy_coef=cfg.entropy_coef)
             out.loss.backward()
+            # Losses of micro-batches are partial sums of the full-batch loss (shared denominator):
+            # add them up. Per-token ratios are averaged weighted by their token counts.
+            n_tok = float(mask.sum())
             for key, value in out.stats.items():
-                if not math.isnan(value):
-                    stats_sum[key] += value * len(idx)
-            n_micro += len(idx)
+                if key in _PARTIAL_SUMS:
+                    sums[key] += value
+                elif key == "ratio_max":
+                    ratio_max = max(ratio_max, value)
+                elif not math.isnan(value):
+                    sums[key] += value * n_tok
+            tokens += n_tok
         if cfg.grad_clip:
             grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
         c.optimizer.step()
         c.scheduler.step()
         c.optimizer.zero_grad(set_to_none=True)
-    stats = {f"loss/{k}": v / max(n_micro, 1) for k, v in stats_sum.items()}
-    # micro-batch losses are partial sums of the full-batch loss: report their total per epoch
-    stats["loss/total"] = stats.pop("loss/loss", 0.0) * n_micro / max(len(usable), 1) / max(cfg.ppo_epochs, 1)
+    epochs = max(cfg.ppo_epochs, 1)
+    stats = {f"loss/{k}": (v / epochs if k in _PARTIAL_SUMS else v / max(tokens, 1.0)) for k, v in sums.items()}
+    stats["loss/total"] = stats.pop("loss/loss", 0.0)
+    stats["loss/ratio_max"] = ratio_max
     stats["loss/grad_norm"] = grad_norm
     stats["loss/lr"] = c.scheduler.get_last_lr()[0]
     return stats
+
+
+_PARTIAL_SUMS = ("loss", "pg_loss", "kl_ref", "entropy")
 
 
 def examples(valid: list, solve_items: list, answers: list, checks: list, k: int = 2) -> list[str]:
@@ -360,11 +368,3 @@ def train(cfg: Config) -> Path:
     finally:
         c.close()
 
-
-def seed_everything(seed: int) -> random.Random:
-    import numpy as np
-
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    torch.manual_seed(seed)
-    return random.Random(seed)

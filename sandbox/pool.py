@@ -147,22 +147,28 @@ class _Worker:
         return out
 
     def kill(self) -> None:
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except OSError:
-            pass
-        for f in (self.proc.stdin, self.proc.stdout):
-            try:
-                if f is not None:
-                    f.close()
-            except OSError:
-                pass
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
+        kill_session(self.proc)
         self.cgroup.remove()
         self.pids.remove()
+
+
+def kill_session(proc: subprocess.Popen) -> None:
+    """SIGKILL a helper started with ``start_new_session=True`` and its whole process group, close
+    its pipes and reap it; every wait is bounded (a stuck helper never hangs the caller)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    for f in (proc.stdin, proc.stdout):
+        try:
+            if f is not None:
+                f.close()
+        except OSError:
+            pass
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
 
 
 def _read_exact(fd: int, n: int) -> bytes | None:

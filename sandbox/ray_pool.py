@@ -26,7 +26,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -270,12 +270,7 @@ class RaySandbox:
         infos = ray.get([s.actor.info.remote() for s in self._slots], timeout=START_TIMEOUT_S)
         return [p for i in infos for p in i["worker_pids"]]
 
-    def evaluate(
-        self, program: str, exprs: Sequence[str] = (), *, seed: int = 0, timeout_s: float | None = None,
-        mode: str = "module", capture_output: bool = False,
-    ) -> Result:
-        """Run ``program`` as a module in a fresh isolated child, then evaluate ``exprs`` in order."""
-        return self.evaluate_many([Job(program, tuple(exprs), seed, timeout_s, mode, capture_output)])[0]
+    evaluate = Sandbox.evaluate  # one job through evaluate_many, exactly as the local pool
 
     def evaluate_many(self, jobs: Iterable[Job | tuple]) -> list[Result]:
         """Run jobs across the actors; results come back in input order."""

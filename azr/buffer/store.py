@@ -257,6 +257,10 @@ class TaskBuffer:
         where, params = (filt or TaskFilter()).where()
         return int(self._conn.execute(f"SELECT COUNT(*) FROM tasks WHERE {where}", params).fetchone()[0])
 
+    def count_type(self, task_type: str) -> int:
+        """Tasks of one type (the trainer asks every step)."""
+        return self.count(TaskFilter(types=(task_type,)))
+
     def stored(self, task_id: int) -> StoredTask:
         row = self._conn.execute(f"{_SELECT} WHERE id = ?", (task_id,)).fetchone()
         if row is None:

@@ -24,6 +24,7 @@ from multiprocessing.connection import wait
 from pathlib import Path
 
 from azr.eval.math_equiv import numeric_verdict
+from sandbox.pool import kill_session
 
 DEFAULT_TIMEOUT_S = 5.0
 DEFAULT_MEMORY_MB = 2048
@@ -99,20 +100,7 @@ class _Worker:
         return self.stderr.read()[-4000:].decode(errors="replace")
 
     def kill(self) -> None:
-        try:
-            os.killpg(self.proc.pid, 9)
-        except OSError:
-            pass
-        for stream in (self.proc.stdin, self.proc.stdout):
-            try:
-                if stream is not None:
-                    stream.close()
-            except OSError:
-                pass
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
+        kill_session(self.proc)
         self.stderr.close()
 
 
