@@ -64,9 +64,25 @@ def restore_rng(state: dict[str, Any], rng: random.Random) -> None:
 
 
 def save(c: Components, step: int) -> Path:
+    """Rank 0 writes the checkpoint; other ranks hand it their RNG states and weight fingerprints.
+
+    ``trainer_state.json`` records every rank's parameter fingerprint, so a multi-process run's
+    checkpoint says whether the replicas were identical when it was written."""
+    from azr.distributed import parameter_fingerprint
+
+    rngs = c.dist.gather(rng_state(c.rng))
+    fingerprints = c.dist.gather(parameter_fingerprint(c.model)) if c.dist.enabled else []
+    final = checkpoints_dir(c.run_dir) / f"step-{step:06d}"
+    if c.dist.is_main:
+        _write(c, step, final, rngs, fingerprints)
+    c.dist.barrier()  # no rank moves on (or reads the checkpoint) before it is complete
+    c.latest = str(final)
+    return final
+
+
+def _write(c: Components, step: int, final: Path, rngs: list[dict[str, Any]], fingerprints: list[str]) -> None:
     root = checkpoints_dir(c.run_dir)
     root.mkdir(parents=True, exist_ok=True)
-    final = root / f"step-{step:06d}"
     tmp = root / f".tmp-step-{step:06d}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
@@ -74,20 +90,23 @@ def save(c: Components, step: int) -> Path:
     c.tokenizer.save_pretrained(tmp / MODEL)
     torch.save(c.optimizer.state_dict(), tmp / "optimizer.pt")
     torch.save(c.scheduler.state_dict(), tmp / "scheduler.pt")
-    torch.save(rng_state(c.rng), tmp / "rng.pt")
+    torch.save(rngs[0], tmp / "rng.pt")
+    for rank, state in enumerate(rngs[1:], start=1):
+        torch.save(state, tmp / f"rng-rank{rank}.pt")
     c.buffer.snapshot(tmp / BUFFER)
     save_config(c.cfg, tmp / "config.yaml")
-    (tmp / STATE).write_text(json.dumps({"step": step, "format": FORMAT_VERSION, "time": time.time(),
-                                         "buffer_tasks": len(c.buffer)}))
+    state = {"step": step, "format": FORMAT_VERSION, "time": time.time(), "buffer_tasks": len(c.buffer),
+             "world_size": c.dist.world}
+    if fingerprints:
+        state["rank_fingerprints"] = fingerprints
+    (tmp / STATE).write_text(json.dumps(state))
     if final.exists():
         shutil.rmtree(final)
     tmp.rename(final)
-    c.latest = str(final)
     older = sorted(p for p in root.glob("step-*") if p != final)
     keep_older = max(1, c.cfg.trainer.keep_checkpoints) - 1  # the one just written counts
     for old in older[: len(older) - keep_older]:
         shutil.rmtree(old, ignore_errors=True)
-    return final
 
 
 def load_state(path: Path) -> dict[str, Any]:
@@ -114,6 +133,13 @@ def load_state(path: Path) -> dict[str, Any]:
         except Exception as exc:  # noqa: BLE001 - any unpickling failure means a corrupt file
             raise CheckpointError(f"checkpoint {path / name}: corrupt or unreadable "
                                   f"({type(exc).__name__}); resume from another checkpoint") from None
+    out["rng_ranks"] = {}
+    for extra in sorted(path.glob("rng-rank*.pt")):
+        try:
+            out["rng_ranks"][int(extra.stem.removeprefix("rng-rank"))] = torch.load(extra, map_location="cpu",
+                                                                                   weights_only=False)
+        except Exception as exc:  # noqa: BLE001 - as above
+            raise CheckpointError(f"checkpoint {extra}: corrupt or unreadable ({type(exc).__name__})") from None
     try:
         import sqlite3
 

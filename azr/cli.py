@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -48,7 +49,8 @@ def train(
         final = run_training(cfg)
     except (RunError, CheckpointError, ConfigError) as exc:
         _fail(str(exc))
-    typer.echo(f"final checkpoint: {final}")
+    if os.environ.get("RANK", "0") == "0":  # under accelerate launch, rank 0 speaks for the run
+        typer.echo(f"final checkpoint: {final}")
 
 
 def _register() -> None:

@@ -11,7 +11,7 @@ import copy
 import math
 import os
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from azr import checkpoint
 from azr.buffer.seeds import seed_buffer
 from azr.buffer.store import TaskBuffer
 from azr.config import Config, save_config
+from azr.distributed import Dist
 from azr.generation import HFGenerator
 from azr.metrics import MetricsLogger
 from azr.tasks import register_task_type
@@ -42,7 +43,7 @@ class Components:
     tokenizer: Any
     generator: HFGenerator
     sandbox: Sandbox
-    buffer: TaskBuffer
+    buffer: TaskBuffer | None  # rank 0 only: the other ranks never touch the buffer
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     rng: random.Random
@@ -50,9 +51,11 @@ class Components:
     start_step: int = 0
     ref_model: Any = None
     latest: str | None = None
+    dist: Dist = field(default_factory=Dist)
 
     def close(self) -> None:
-        for fn in (self.logger.close, self.sandbox.close, self.buffer.close):
+        closers = [self.logger.close, self.sandbox.close] + ([self.buffer.close] if self.buffer is not None else [])
+        for fn in closers:
             try:
                 fn()
             except Exception:  # noqa: BLE001 - closing must not hide the real error
@@ -64,47 +67,73 @@ def wrap_prompt(c: Components, user_text: str) -> str:
     return conversation(user_text)
 
 
-def build_components(cfg: Config) -> Components:
+def build_components(cfg: Config, dist: Dist | None = None) -> Components:
+    """Every rank builds its model, generator and sandbox; rank 0 alone opens the buffer and writes files."""
+    dist = dist or Dist.from_env()
     run_dir = Path(cfg.trainer.output_dir)
-    ensure_writable(run_dir)
+    if dist.is_main:
+        ensure_writable(run_dir)
     if "induction" in cfg.tasks.types:  # the run's induction shape (inputs written / shown)
         register_task_type(induction_type(cfg.tasks.induction_inputs, cfg.tasks.induction_shown), replace=True)
     resume_from = resume_checkpoint(cfg, run_dir)
     state = checkpoint.load_state(resume_from) if resume_from else None  # validated before use
     rng = random.Random(cfg.trainer.seed)
-    random.seed(cfg.trainer.seed)
-    torch.manual_seed(cfg.trainer.seed)
+    random.seed(cfg.trainer.seed + dist.rank)
+    torch.manual_seed(cfg.trainer.seed + dist.rank)  # each rank samples its own rollouts
     model_path = str(resume_from / "model") if resume_from else resolve_model(cfg.model.name_or_path)
-    tokenizer, model = load_model(model_path, cfg)
+    tokenizer, model = load_model(model_path, cfg, dist.device)
+    dist.broadcast_parameters(model)  # replicas start identical whatever their initialisation did
     if cfg.generation.backend != "hf":
         raise RunError(f"generation.backend: {cfg.generation.backend!r} is not available in this build; use 'hf'")
     generator = HFGenerator(model, tokenizer, batch_size=cfg.generation.batch_size)
     sandbox = make_sandbox(cfg.sandbox.backend, workers=cfg.sandbox.workers, timeout_s=cfg.sandbox.timeout_s,
                            memory_mb=cfg.sandbox.memory_mb, address=cfg.sandbox.ray_address)
-    buffer_path = Path(cfg.buffer.path) if cfg.buffer.path else run_dir / "buffer.sqlite"
-    if state is not None:
-        buffer = TaskBuffer.restore(resume_from / checkpoint.BUFFER, buffer_path)
-    else:
-        buffer = TaskBuffer(buffer_path)
-        report = seed_buffer(buffer, sandbox, seed_file=cfg.buffer.seed_file or None, types=tuple(cfg.tasks.types))
-        if report.added == 0 and len(buffer) == 0:
-            raise RunError(f"buffer.seed_file: no valid seed task in {cfg.buffer.seed_file or 'the identity seeds'}")
+    buffer = open_buffer(cfg, run_dir, sandbox, resume_from if state is not None else None) if dist.is_main else None
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.rl.lr, weight_decay=cfg.rl.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg))
     start_step = 0
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        checkpoint.restore_rng(state["rng"], rng)
         start_step = int(state["trainer"]["step"])
+        own = state["rng_ranks"].get(dist.rank)
+        checkpoint.restore_rng(own if own is not None else state["rng"], rng)
+        if own is None and dist.rank > 0:  # resumed with more ranks than saved: a fresh stream per rank
+            torch.manual_seed(cfg.trainer.seed + 1000 * start_step + dist.rank)
     ref_model = None
     if cfg.rl.kl_coef > 0:
         ref_model = copy.deepcopy(model).eval().requires_grad_(False)
-    save_config(cfg, run_dir / "config.yaml")
-    logger = MetricsLogger(run_dir, cfg.trainer.report_to, run_name=cfg.trainer.run_name,
-                           wandb_project=cfg.trainer.wandb_project, resume_step=start_step)
+    if dist.is_main:
+        save_config(cfg, run_dir / "config.yaml")
+        logger: Any = MetricsLogger(run_dir, cfg.trainer.report_to, run_name=cfg.trainer.run_name,
+                                    wandb_project=cfg.trainer.wandb_project, resume_step=start_step)
+    else:
+        logger = SilentLogger()
     return Components(cfg, run_dir, model, tokenizer, generator, sandbox, buffer, optimizer, scheduler, rng,
-                      logger, start_step, ref_model, latest=str(resume_from) if resume_from else None)
+                      logger, start_step, ref_model, latest=str(resume_from) if resume_from else None, dist=dist)
+
+
+class SilentLogger:
+    """The metrics sink of ranks other than 0: rank 0 logs the step's metrics for all."""
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def open_buffer(cfg: Config, run_dir: Path, sandbox: Sandbox, resume_from: Path | None) -> TaskBuffer:
+    """The run's task buffer: restored from the checkpoint on resume, else new and seeded."""
+    buffer_path = Path(cfg.buffer.path) if cfg.buffer.path else run_dir / "buffer.sqlite"
+    if resume_from is not None:
+        return TaskBuffer.restore(resume_from / checkpoint.BUFFER, buffer_path)
+    buffer = TaskBuffer(buffer_path)
+    report = seed_buffer(buffer, sandbox, seed_file=cfg.buffer.seed_file or None, types=tuple(cfg.tasks.types))
+    if report.added == 0 and len(buffer) == 0:
+        buffer.close()
+        raise RunError(f"buffer.seed_file: no valid seed task in {cfg.buffer.seed_file or 'the identity seeds'}")
+    return buffer
 
 
 def ensure_writable(run_dir: Path) -> None:
@@ -149,7 +178,7 @@ def resolve_model(name_or_path: str) -> str:
     return name_or_path  # a hub id; loading reports if it cannot be fetched
 
 
-def load_model(path: str, cfg: Config) -> tuple[Any, Any]:
+def load_model(path: str, cfg: Config, device: torch.device | None = None) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     dtype = cfg.model.dtype
@@ -164,7 +193,9 @@ def load_model(path: str, cfg: Config) -> tuple[Any, Any]:
         raise RunError(f"model.name_or_path: cannot load {path!r}: {first}") from None
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    if torch.cuda.is_available():
+    if device is not None:
+        model = model.to(device)
+    elif torch.cuda.is_available():
         model = model.to("cuda")
     if cfg.model.gradient_checkpointing:
         model.gradient_checkpointing_enable()

@@ -73,9 +73,15 @@ class Generation:
 
 
 class Generator(Protocol):
-    """A generation backend: for each prompt, ``params.n`` samples, in prompt order."""
+    """A generation backend: for each prompt, ``params.n`` samples, in prompt order.
 
-    def generate(self, prompts: Sequence[str], params: SamplingParams) -> list[list[Generation]]: ...
+    ``params`` is one :class:`SamplingParams` for every prompt or one per prompt (the step sends
+    proposals and solver answers, with different caps, in one call); ``roles`` names each prompt's
+    role ("propose" / "solve") for backends that route roles to different adapters.
+    """
+
+    def generate(self, prompts: Sequence[str], params: SamplingParams | Sequence[SamplingParams],
+                 roles: Sequence[str] | None = None) -> list[list[Generation]]: ...
 
 
 class _LogprobRecorder:
@@ -168,34 +174,56 @@ class HFGenerator:
     def decode(self, ids: Sequence[int]) -> str:
         return self.tokenizer.decode(list(ids), skip_special_tokens=True)
 
-    def generate(self, prompts: Sequence[str], params: SamplingParams) -> list[list[Generation]]:
+    def generate(
+        self,
+        prompts: Sequence[str],
+        params: SamplingParams | Sequence[SamplingParams],
+        roles: Sequence[str] | None = None,
+    ) -> list[list[Generation]]:
+        """``params`` is one for all prompts or one per prompt. Prompts whose params differ only in
+        ``max_new_tokens`` and ``n`` share batches (each row stops at its own cap), so a caller can put
+        proposals and solver answers into one call. ``roles`` (one per prompt) is for backends that
+        route roles to different weights; a plain model ignores it."""
+        per_prompt = [params] * len(prompts) if isinstance(params, SamplingParams) else list(params)
+        if len(per_prompt) != len(prompts):
+            raise ValueError(f"HFGenerator.generate: {len(prompts)} prompts but {len(per_prompt)} SamplingParams")
+        if roles is not None and len(roles) != len(prompts):
+            raise ValueError(f"HFGenerator.generate: {len(prompts)} prompts but {len(roles)} roles")
         encoded = [self.encode(p) for p in prompts]
         for i, ids in enumerate(encoded):
             if not ids:
                 raise ValueError(f"HFGenerator.generate: prompt {i} tokenises to nothing")
-        copies = 1 if params.greedy else params.n  # greedy samples are identical: generate once, copy
-        jobs = [(i, j) for i in range(len(prompts)) for j in range(copies)]
-        jobs.sort(key=lambda job: -len(encoded[job[0]]))  # stable: samples of a prompt stay adjacent
-        results: list[list[Generation | None]] = [[None] * params.n for _ in prompts]
+        groups: dict[SamplingParams, list[int]] = {}
+        for i, p in enumerate(per_prompt):
+            groups.setdefault(replace(p, max_new_tokens=1, n=1), []).append(i)
+        results: list[list[Generation | None]] = [[None] * p.n for p in per_prompt]
         was_training = self.model.training
         self.model.eval()
         try:
-            with torch.inference_mode(), _seeded(params.seed, self.model.device):
-                for start in range(0, len(jobs), self.batch_size):
-                    chunk = jobs[start : start + self.batch_size]
-                    for (i, j), gen in zip(
-                        chunk, self._generate_batch([encoded[i] for i, _ in chunk], params), strict=True
-                    ):
-                        results[i][j] = gen
+            for shared, members in groups.items():
+                with torch.inference_mode(), _seeded(shared.seed, self.model.device):
+                    self._generate_group(members, encoded, per_prompt, results)
         finally:
             self.model.train(was_training)
-        if copies < params.n:
-            for row in results:
+        for i, row in enumerate(results):
+            if per_prompt[i].greedy and per_prompt[i].n > 1:  # greedy samples are identical: copy the first
                 first = row[0]
                 assert first is not None
                 row[1:] = [replace(first, completion_ids=list(first.completion_ids), logprobs=list(first.logprobs))
-                           for _ in range(params.n - 1)]  # fmt: skip
+                           for _ in range(per_prompt[i].n - 1)]  # fmt: skip
         return [[g for g in row if g is not None] for row in results]
+
+    def _generate_group(self, members: list[int], encoded: list[list[int]], per_prompt: list[SamplingParams],
+                        results: list[list[Generation | None]]) -> None:
+        """Generate every sample of the prompts ``members`` (same sampling, any caps), longest first."""
+        jobs = [(i, j) for i in members for j in range(1 if per_prompt[i].greedy else per_prompt[i].n)]
+        jobs.sort(key=lambda job: -len(encoded[job[0]]))  # stable: samples of a prompt stay adjacent
+        for start in range(0, len(jobs), self.batch_size):
+            chunk = jobs[start : start + self.batch_size]
+            caps = [per_prompt[i].max_new_tokens for i, _ in chunk]
+            gens = self._generate_batch([encoded[i] for i, _ in chunk], per_prompt[chunk[0][0]], caps)
+            for (i, j), gen in zip(chunk, gens, strict=True):
+                results[i][j] = gen
 
     def _generation_config(self, params: SamplingParams) -> Any:
         from transformers import GenerationConfig
@@ -223,8 +251,10 @@ class HFGenerator:
             **sampling,
         )
 
-    def _generate_batch(self, prompt_ids: list[list[int]], params: SamplingParams) -> list[Generation]:
-        from transformers import LogitsProcessorList
+    def _generate_batch(self, prompt_ids: list[list[int]], params: SamplingParams,
+                        caps: list[int] | None = None) -> list[Generation]:
+        """One ``generate`` call; ``caps`` are per-row token limits (default: ``params.max_new_tokens``)."""
+        from transformers import LogitsProcessorList, StoppingCriteriaList
 
         width = max(len(p) for p in prompt_ids)
         input_ids = torch.full((len(prompt_ids), width), self.pad_token_id, dtype=torch.long)
@@ -232,20 +262,25 @@ class HFGenerator:
         for row, ids in enumerate(prompt_ids):
             input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
             attention_mask[row, width - len(ids) :] = 1
+        caps = caps or [params.max_new_tokens] * len(prompt_ids)
         recorder = _LogprobRecorder(1.0 if params.greedy else params.temperature)
         device = self.model.device
+        criteria = StoppingCriteriaList([_RowCap(caps, width)] if len(set(caps)) > 1 else [])
         sequences = self.model.generate(
             input_ids=input_ids.to(device),
             attention_mask=attention_mask.to(device),
-            generation_config=self._generation_config(params),
+            generation_config=self._generation_config(replace(params, max_new_tokens=max(caps))),
             logits_processor=LogitsProcessorList([recorder]),
+            stopping_criteria=criteria,
             tokenizer=self.tokenizer if params.stop else None,
         )
         new_tokens = sequences[:, width:]
         logprobs = recorder.finish(new_tokens).cpu()
         new_tokens = new_tokens.cpu()
+        # A row past its cap was filled with padding (which may be the EOS id): cut it at the cap first.
         return [
-            self._finish(prompt_ids[row], new_tokens[row].tolist(), logprobs[row].tolist(), params)
+            self._finish(prompt_ids[row], new_tokens[row, : caps[row]].tolist(),
+                         logprobs[row, : caps[row]].tolist(), params)
             for row in range(len(prompt_ids))
         ]
 
@@ -277,6 +312,18 @@ class HFGenerator:
             text=text,
             finish_reason=reason,
         )
+
+
+class _RowCap:
+    """A stopping criterion that ends each row at its own token cap (rows of one batch may differ)."""
+
+    def __init__(self, caps: list[int], prompt_width: int) -> None:
+        self.caps = torch.tensor(caps, dtype=torch.long)
+        self.prompt_width = prompt_width
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
+        generated = input_ids.shape[1] - self.prompt_width
+        return (self.caps.to(input_ids.device) <= generated).to(torch.bool)
 
 
 def _find_stop(text: str, stops: Sequence[str]) -> tuple[int, int] | None:

@@ -18,11 +18,12 @@ HEADLINE = ("solve/deduction/accuracy", "propose/deduction/valid_rate", "loss/to
 
 
 class StepProgress:
-    def __init__(self, total: int, start: int = 0, console: Console | None = None) -> None:
+    def __init__(self, total: int, start: int = 0, console: Console | None = None, disable: bool = False) -> None:
         self.console = console or Console()
+        self.disable = disable  # ranks other than 0 of a multi-process run stay silent
         self.progress = Progress(TextColumn("[bold]self-play"), BarColumn(), MofNCompleteColumn(),
                                  TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.description}"),
-                                 console=self.console, transient=False)
+                                 console=self.console, transient=False, disable=disable)
         self.task = self.progress.add_task("", total=total, completed=start)
 
     def __enter__(self) -> StepProgress:
@@ -33,6 +34,8 @@ class StepProgress:
         self.progress.stop()
 
     def note(self, line: str) -> None:
+        if self.disable:
+            return
         self.progress.console.print("  " + line, style="dim", highlight=False, markup=False, soft_wrap=True)
 
     def advance(self, metrics: Mapping[str, float]) -> None:

@@ -2,16 +2,20 @@
 
 One policy plays two roles over three task types (deduction, abduction, induction):
 
-  1. PROPOSE   for each type, B prompts with K reference tasks from the buffer -> B proposals
-  2. VALIDATE  every proposal in one batched sandbox call (parse, deny list, determinism, timeout)
-  3. LEARN.    n solver rollouts per valid proposal (sampled, never greedy) -> solve rate p ->
+  1. PLAN      for each type, B proposer prompts showing K reference tasks, and B tasks for the solver,
+               all drawn from the buffer as it stands at the start of the step
+  2. GENERATE  proposals and solver answers in one generation call
+  3. VALIDATE  every proposal in one batched sandbox call (parse, deny list, determinism, timeout)
+  4. LEARN.    n solver rollouts per valid proposal (sampled, never greedy) -> solve rate p ->
                proposer reward 1 - p when 0 < p < 1 (else ``extreme_solve_rate_reward``);
-               -0.5 for a well-formed invalid proposal, -1 for a format error
-  4. STORE     valid proposals enter the task buffer
-  5. SOLVE     for each type, B tasks (this step's new ones first, topped up from the buffer) ->
-               solver reward 1 when verified, else the same format scheme
+               -0.5 for a well-formed invalid proposal, -1 for a format error.
+               Solver reward: 1 when the executor verifies the answer, else the same format scheme
+  5. STORE     valid proposals enter the task buffer (the solver draws them from the next step on)
   6. ADVANTAGE Task-Relative REINFORCE++: normalised within each (type, role) group (6 groups)
   7. UPDATE    one PPO-clip update over both roles (ratio against the rollout-time log-probs)
+
+Under ``accelerate launch`` the same step runs on every process: rank 0 alone touches the buffer, and
+generation, sandbox work and back-propagation are split across ranks (:mod:`azr.distributed`).
 
 Building blocks live in small modules: rewards/advantages/loss in :mod:`azr.rl`, tasks in
 :mod:`azr.tasks`, the buffer in :mod:`azr.buffer`, generation in :mod:`azr.generation`, setup in
@@ -20,9 +24,11 @@ Building blocks live in small modules: rewards/advantages/loss in :mod:`azr.rl`,
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,6 +68,24 @@ class Sample:
 
 
 @dataclass
+class Request:
+    """One prompt to generate for: ``n`` samples of at most ``max_new_tokens`` in ``role``."""
+
+    prompt: str
+    role: str
+    max_new_tokens: int
+    n: int = 1
+
+
+@dataclass
+class Plan:
+    """What a step works on, drawn from the buffer by rank 0 and shared with every rank."""
+
+    propose: list[tuple[str, list[Task], str]]  # (type, references, prompt text)
+    solve: list[tuple[Task, str]]  # (task, prompt text)
+
+
+@dataclass
 class StepLog:
     """Metrics of one step, plus a few examples to print."""
 
@@ -73,59 +97,46 @@ class StepLog:
 
 
 def selfplay_step(c: Components, step: int) -> StepLog:
-    cfg, log = c.cfg, StepLog()
+    cfg, log, d = c.cfg, StepLog(), c.dist
     types = list(cfg.tasks.types)
-    B, K, n = cfg.rl.batch_per_type_role, cfg.tasks.references, cfg.rl.learnability_rollouts
+    n = cfg.rl.learnability_rollouts
+    cap_propose, cap_solve = cfg.generation.max_new_tokens_propose, cfg.generation.max_new_tokens_solve
     vcfg = validation_config(cfg)
     ccfg = CheckConfig(timeout_s=cfg.sandbox.timeout_s)
-    t_gen = t_sandbox = 0.0
+    timer = Timer()
 
-    # ---- 1. PROPOSE: B prompts per type, each showing K same-type references from the buffer ----------
-    propose_prompts: list[tuple[str, list[Task], str]] = []  # (type, references, prompt text)
-    for t in types:
-        for _ in range(B):
-            refs = sample_references(c, t, K)
-            if refs is None:
-                continue
-            text = wrap_prompt(c, get_task_type(t).propose_prompt(refs, cfg.tasks.prompt_style))
-            propose_prompts.append((t, refs, text))
-    propose_prompts = [p for p in propose_prompts if fits(c, p[2], log, "propose")]
-    t0 = time.perf_counter()
-    proposals = generate(c, [p[2] for p in propose_prompts], cfg.generation.max_new_tokens_propose, n=1)
-    t_gen += time.perf_counter() - t0
+    # ---- 1. PLAN: B proposer prompts per type (K same-type references each) and B solver tasks per type --
+    # Rank 0 reads the buffer; every rank works on the same plan.
+    plan = d.broadcast(plan_step(c, log) if d.is_main else None)
+    propose_prompts, solve_items = plan.propose, plan.solve
 
-    # ---- 2. VALIDATE every well-formed proposal in one batched sandbox call ------------------------------
+    # ---- 2. GENERATE proposals and solver answers in one call (split across ranks) ----------------------
+    with timer("generation"):
+        outputs = generate(c, [Request(text, "propose", cap_propose) for _, _, text in propose_prompts]
+                           + [Request(text, "solve", cap_solve) for _, text in solve_items])
+    proposals, answers = outputs[: len(propose_prompts)], outputs[len(propose_prompts) :]
+
+    # ---- 3. VALIDATE every well-formed proposal in one batched sandbox call ------------------------------
     candidates: list[Task | ParseError] = [
         candidate_from_reply(t, g[0].text, refs, step) for (t, refs, _), g in zip(propose_prompts, proposals)
     ]
     to_validate = [cand for cand in candidates if isinstance(cand, Task)]
-    t0 = time.perf_counter()
-    outcomes = iter(validate(c.sandbox, to_validate, vcfg))
-    t_sandbox += time.perf_counter() - t0
+    with timer("sandbox"):
+        outcomes = iter(d.map(lambda tasks: validate(c.sandbox, tasks, vcfg), to_validate))
     verdicts: list[Any] = [next(outcomes) if isinstance(cand, Task) else cand for cand in candidates]
     valid = [(i, v.task) for i, v in enumerate(verdicts) if not isinstance(v, ParseError) and v.ok]
 
-    # ---- 3. LEARNABILITY: n sampled solver rollouts per valid proposal ----------------------------------
-    t0 = time.perf_counter()
-    rollouts = generate(c, [solve_prompt(c, task) for _, task in valid], cfg.generation.max_new_tokens_solve, n=n)
-    t_gen += time.perf_counter() - t0
-    t0 = time.perf_counter()
-    checks = check_replies(c.sandbox, [(task, g.text) for (_, task), gs in zip(valid, rollouts) for g in gs], ccfg)
-    t_sandbox += time.perf_counter() - t0
-    successes = [sum(v.correct for v in checks[k * n : (k + 1) * n]) for k in range(len(valid))]
+    # ---- 4. LEARNABILITY: n sampled solver rollouts per valid proposal; check them with the answers ------
+    with timer("generation"):
+        rollouts = generate(c, [Request(solve_prompt(c, task), "solve", cap_solve, n) for _, task in valid])
+    replies = [(task, g.text) for (_, task), gs in zip(valid, rollouts) for g in gs]
+    replies += [(task, g[0].text) for (task, _), g in zip(solve_items, answers)]
+    with timer("sandbox"):
+        checks = d.map(lambda pairs: check_replies(c.sandbox, pairs, ccfg), replies)
+    rollout_checks, solve_checks = checks[: len(valid) * n], checks[len(valid) * n :]
+    successes = [sum(v.correct for v in rollout_checks[k * n : (k + 1) * n]) for k in range(len(valid))]
 
-    # ---- 4. STORE the valid proposals (deduplicated by normalised AST) ----------------------------------
-    stored = c.buffer.insert_many([task for _, task in valid])
-    for (_, task), res in zip(valid, stored):
-        task.id = res.id
-    c.buffer.record_solves(step, [(res.id, n, s) for res, s in zip(stored, successes)])
-    rejections = Counter(f"{type_of(v)}:{reason_of(v)}" for v in verdicts if reason_of(v))
-    for t in types:
-        counts = {k.split(":", 1)[1]: m for k, m in rejections.items() if k.startswith(t + ":")}
-        if counts:
-            c.buffer.log_rejections(step, counts, source="proposer", task_type=t)
-
-    # proposer rewards, in prompt order
+    # rewards: proposers in prompt order, then solvers
     scheme, samples = cfg.rl.rewards, []
     solved_by_index = {i: s for (i, _), s in zip(valid, successes)}
     for k, ((t, _refs, _), gens, verdict) in enumerate(zip(propose_prompts, proposals, verdicts)):
@@ -136,35 +147,33 @@ def selfplay_step(c: Components, step: int) -> StepLog:
         else:
             reward = scheme.proposer("valid", solved_by_index[k], n)
         samples.append(to_sample("propose", t, gens[0], reward))
-
-    # ---- 5. SOLVE: B tasks per type, this step's new tasks first, topped up from the buffer -------------
-    solve_tasks: list[Task] = []
-    for t in types:
-        fresh = [task for _, task in valid if task.type == t][:B]
-        solve_tasks += fresh + c.buffer.sample(t, B - len(fresh), c.rng, replace=True)
-    solve_items = [(task, solve_prompt(c, task)) for task in solve_tasks]
-    solve_items = [item for item in solve_items if fits(c, item[1], log, "solve")]
-    t0 = time.perf_counter()
-    answers = generate(c, [p for _, p in solve_items], cfg.generation.max_new_tokens_solve, n=1)
-    t_gen += time.perf_counter() - t0
-    t0 = time.perf_counter()
-    solve_checks = check_replies(c.sandbox, [(task, g[0].text) for (task, _), g in zip(solve_items, answers)], ccfg)
-    t_sandbox += time.perf_counter() - t0
-    c.buffer.record_solves(step, [(task.id, 1, int(v.correct)) for (task, _), v in zip(solve_items, solve_checks)
-                                  if task.id is not None])
     for (task, _), gens, v in zip(solve_items, answers, solve_checks):
         outcome = "correct" if v.correct else ("wrong" if v.well_formatted else "format_error")
         samples.append(to_sample("solve", task.type, gens[0], scheme.solver(outcome)))
+
+    # ---- 5. STORE the valid proposals (deduplicated by normalised AST) and the solve history (rank 0) ----
+    rejections = Counter(f"{type_of(v)}:{reason_of(v)}" for v in verdicts if reason_of(v))
+    stored = []
+    if d.is_main:
+        stored = c.buffer.insert_many([task for _, task in valid])
+        c.buffer.record_solves(step, [(res.id, n, s) for res, s in zip(stored, successes)]
+                               + [(task.id, 1, int(v.correct)) for (task, _), v in zip(solve_items, solve_checks)
+                                  if task.id is not None])
+        for t in types:
+            counts = {k.split(":", 1)[1]: m for k, m in rejections.items() if k.startswith(t + ":")}
+            if counts:
+                c.buffer.log_rejections(step, counts, source="proposer", task_type=t)
+        for (_, task), res in zip(valid, stored):
+            task.id = res.id
 
     # ---- 6. ADVANTAGES: Task-Relative REINFORCE++ over the 6 (type, role) groups ------------------------
     groups = [(s.task_type, s.role) for s in samples]
     advantages = task_relative_advantages([s.reward for s in samples], groups, eps=cfg.rl.advantage_eps,
                                           std=cfg.rl.advantage_std, clip=cfg.rl.advantage_clip)
 
-    # ---- 7. UPDATE: one PPO-clip update over both roles --------------------------------------------------
-    t0 = time.perf_counter()
-    update_stats = ppo_update(c, samples, advantages)
-    t_update = time.perf_counter() - t0
+    # ---- 7. UPDATE: one PPO-clip update over both roles (each rank back-propagates its shard) ----------
+    with timer("update"):
+        update_stats = ppo_update(c, samples, advantages)
 
     # ---- metrics ---------------------------------------------------------------------------------------
     for t in types:
@@ -181,7 +190,8 @@ def selfplay_step(c: Components, step: int) -> StepLog:
         log.add(f"solve/{t}/accuracy", sum(v.correct for v in solved) / len(solved) if solved else 0.0)
         log.add(f"solve/{t}/format_error_rate",
                 sum(not v.well_formatted for v in solved) / len(solved) if solved else 0.0)
-        log.add(f"buffer/{t}/size", c.buffer.count_type(t))
+        if d.is_main:
+            log.add(f"buffer/{t}/size", c.buffer.count_type(t))
         for role in ROLES:
             idx = [k for k, g in enumerate(groups) if g == (t, role)]
             if idx:
@@ -193,19 +203,20 @@ def selfplay_step(c: Components, step: int) -> StepLog:
                 log.add(f"advantage/{t}/{role}/std", a.std().item() if len(idx) > 1 else 0.0)
     for reason, m in sorted(rejections.items()):
         log.add(f"propose/rejected/{reason.replace(':', '/')}", m)
-    log.add("buffer/added", sum(r.status == "added" for r in stored))
-    log.add("buffer/duplicates", sum(r.status != "added" for r in stored))
+    if d.is_main:
+        log.add("buffer/added", sum(r.status == "added" for r in stored))
+        log.add("buffer/duplicates", sum(r.status != "added" for r in stored))
     for key, value in update_stats.items():
         log.add(key, value)
     lengths = [len(s.completion_ids) for s in samples]
     gen_tokens = sum(lengths) + sum(len(g.completion_ids) for gs in rollouts for g in gs)
     log.add("lengths/completion_mean", sum(lengths) / len(lengths) if lengths else 0.0)
     log.add("lengths/completion_max", max(lengths, default=0))
-    log.add("time/generation_s", t_gen)
-    log.add("time/sandbox_s", t_sandbox)
-    log.add("time/update_s", t_update)
+    for phase in ("generation", "sandbox", "update"):
+        log.add(f"time/{phase}_s", d.max(timer.totals.get(phase, 0.0)))  # the slowest rank sets the pace
     log.add("throughput/generated_tokens", gen_tokens)
-    log.add("throughput/tokens_per_s", gen_tokens / t_gen if t_gen > 0 else 0.0)
+    log.add("throughput/tokens_per_s", gen_tokens / log.metrics["time/generation_s"]
+            if log.metrics["time/generation_s"] > 0 else 0.0)
     log.examples = examples(valid, solve_items, answers, solve_checks)
     return log
 
@@ -220,6 +231,26 @@ def validation_config(cfg: Config) -> ValidationConfig:
     if cfg.tasks.banned_modules is not None:
         kwargs["banned_modules"] = frozenset(cfg.tasks.banned_modules)
     return ValidationConfig(**kwargs)
+
+
+def plan_step(c: Components, log: StepLog) -> Plan:
+    """Rank 0: B proposer prompts and B solver tasks per type, from the buffer as it stands now.
+
+    The solver's tasks are drawn before this step's proposals are stored (they join the draw from the
+    next step), so proposals and answers are generated together in one call, as in the paper's loop
+    where a step's solver batch comes from the buffer."""
+    cfg = c.cfg
+    B, K = cfg.rl.batch_per_type_role, cfg.tasks.references
+    propose: list[tuple[str, list[Task], str]] = []
+    solve: list[tuple[Task, str]] = []
+    for t in cfg.tasks.types:
+        for _ in range(B):
+            refs = sample_references(c, t, K)
+            if refs is not None:
+                propose.append((t, refs, wrap_prompt(c, get_task_type(t).propose_prompt(refs, cfg.tasks.prompt_style))))
+        solve += [(task, solve_prompt(c, task)) for task in c.buffer.sample(t, B, c.rng, replace=True)]
+    return Plan(propose=[p for p in propose if fits(c, p[2], log, "propose")],
+                solve=[s for s in solve if fits(c, s[1], log, "solve")])
 
 
 def sample_references(c: Components, task_type: str, k: int) -> list[Task] | None:
@@ -245,13 +276,31 @@ def fits(c: Components, prompt: str, log: StepLog, role: str) -> bool:
     return ok
 
 
-def generate(c: Components, prompts: list[str], max_new_tokens: int, n: int) -> list[list[Generation]]:
-    if not prompts:
-        return []
+def generate(c: Components, requests: list[Request]) -> list[list[Generation]]:
+    """Samples for each request, in order; requests are split across ranks."""
     g = c.cfg.generation
-    params = SamplingParams(max_new_tokens=max_new_tokens, temperature=g.temperature, top_p=g.top_p,
-                            top_k=g.top_k, n=n, stop=tuple(g.stop))
-    return c.generator.generate(prompts, params)
+
+    def local(reqs: list[Request]) -> list[list[Generation]]:
+        params = [SamplingParams(max_new_tokens=r.max_new_tokens, temperature=g.temperature, top_p=g.top_p,
+                                 top_k=g.top_k, n=r.n, stop=tuple(g.stop)) for r in reqs]
+        return c.generator.generate([r.prompt for r in reqs], params, roles=[r.role for r in reqs])
+
+    return c.dist.map(local, requests) if requests else []
+
+
+class Timer:
+    """Wall time per phase, summed over the step (``with timer("sandbox"): ...``)."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, phase: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.totals[phase] = self.totals.get(phase, 0.0) + time.perf_counter() - t0
 
 
 def to_sample(role: str, task_type: str, gen: Generation, reward: float) -> Sample:
@@ -270,7 +319,10 @@ def reason_of(verdict: Any) -> str:
 
 
 def ppo_update(c: Components, samples: list[Sample], advantages: torch.Tensor) -> dict[str, float]:
-    """PPO-clip over all samples: micro-batches accumulate into one optimiser step per epoch."""
+    """PPO-clip over all samples: micro-batches accumulate into one optimiser step per epoch.
+
+    Each rank back-propagates every ``world``-th sample (longest first); the loss shares one denominator
+    over all samples, so the summed gradients across ranks are the full-batch gradient."""
     cfg = c.cfg.rl
     usable = [k for k, s in enumerate(samples) if s.completion_ids]
     if not usable:
@@ -282,6 +334,8 @@ def ppo_update(c: Components, samples: list[Sample], advantages: torch.Tensor) -
     # Longest first: with one optimiser step per epoch the order does not change the gradient, and
     # similar lengths in a micro-batch waste little padding.
     order = sorted(usable, key=lambda k: -(len(samples[k].prompt_ids) + len(samples[k].completion_ids)))
+    order = order[c.dist.rank :: c.dist.world]
+    params = [p for p in c.model.parameters() if p.requires_grad]
     model, sums, tokens, ratio_max, grad_norm = c.model, Counter(), 0.0, 0.0, 0.0
     model.train()
     for _epoch in range(cfg.ppo_epochs):
@@ -316,12 +370,15 @@ def ppo_update(c: Components, samples: list[Sample], advantages: torch.Tensor) -
                 elif not math.isnan(value):
                     sums[key] += value * n_tok
             tokens += n_tok
+        c.dist.sum_gradients(params)
         if cfg.grad_clip:
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip))
         c.optimizer.step()
         c.scheduler.step()
         c.optimizer.zero_grad(set_to_none=True)
     epochs = max(cfg.ppo_epochs, 1)
+    sums = Counter(c.dist.sum_stats({**sums, "__tokens": tokens}))
+    tokens, ratio_max = sums.pop("__tokens"), c.dist.max(ratio_max)
     stats = {f"loss/{k}": (v / epochs if k in _PARTIAL_SUMS else v / max(tokens, 1.0)) for k, v in sums.items()}
     stats["loss/total"] = stats.pop("loss/loss", 0.0)
     stats["loss/ratio_max"] = ratio_max
@@ -351,7 +408,7 @@ def train(cfg: Config) -> Path:
     c = build_components(cfg)
     try:
         start = c.start_step
-        with StepProgress(cfg.trainer.max_steps, start) as progress:
+        with StepProgress(cfg.trainer.max_steps, start, disable=not c.dist.is_main) as progress:
             for step in range(start + 1, cfg.trainer.max_steps + 1):
                 t0 = time.perf_counter()
                 log = selfplay_step(c, step)

@@ -177,3 +177,26 @@ def test_sequence_logprobs_entropy_and_grad(generator):
 def test_sampling_params_errors_name_the_field(kwargs, field):
     with pytest.raises(ValueError, match=rf"SamplingParams\.{field}:"):
         SamplingParams(**kwargs)
+
+
+def test_per_prompt_caps_and_counts_share_one_call(generator):
+    """Proposals and answers go out in one call: each row stops at its own cap, with its own n."""
+    caps, ns = [16, 5, 9], [1, 3, 2]
+    mixed = generator.generate(PROMPTS, [SamplingParams(max_new_tokens=c, temperature=0, n=k)
+                                         for c, k in zip(caps, ns, strict=True)])
+    full = generator.generate(PROMPTS, SamplingParams(max_new_tokens=16, temperature=0))
+    for row, ref, cap, k in zip(mixed, full, caps, ns, strict=True):
+        assert len(row) == k
+        want = ref[0].completion_ids[:cap]
+        for g in row:
+            assert g.completion_ids == want and len(g.completion_ids) <= cap
+            if len(ref[0].completion_ids) > cap:
+                assert g.finish_reason == "length"
+    _check_logprobs(generator, mixed, 1.0)
+    sampled = generator.generate(PROMPTS, [SamplingParams(max_new_tokens=c, temperature=1.0, n=k, seed=4)
+                                           for c, k in zip(caps, ns, strict=True)])
+    assert [len(row) for row in sampled] == ns
+    assert all(len(g.completion_ids) <= cap for row, cap in zip(sampled, caps, strict=True) for g in row)
+    _check_logprobs(generator, sampled, 1.0)
+    with pytest.raises(ValueError, match="3 prompts but 2 SamplingParams"):
+        generator.generate(PROMPTS, [SamplingParams(), SamplingParams()])

@@ -1,0 +1,5 @@
+"""`python -m azr` (and `accelerate launch -m azr train ...`) runs the `azr` command line."""
+
+from azr.cli import app
+
+app()

@@ -1,0 +1,167 @@
+"""Data parallelism for self-play: split the step's work across processes, keep the replicas identical.
+
+Started by ``accelerate launch`` (or ``torchrun``): accelerate's :class:`~accelerate.PartialState` reads
+the launcher's environment and sets up the process group (NCCL on GPUs, gloo on CPUs). Outside a
+launcher every call here is a no-op on one process, so the single-process path is unchanged.
+
+How a step uses it (see :mod:`azr.selfplay`):
+
+* rank 0 alone reads and writes the task buffer; what it samples is broadcast (:meth:`Dist.broadcast`);
+* generation and sandbox work are split with :meth:`Dist.map` (round-robin shards, results all-gathered
+  in the original order), so every rank ends the phase holding the same full list;
+* each rank back-propagates its shard of the samples; :meth:`Dist.sum_gradients` all-reduces the
+  gradients before the optimiser step, so every replica takes the same step.
+
+Why gradients are summed by hand rather than through ``DistributedDataParallel``: the trainer scores
+completions by calling the model's body and applying the LM head only at completion positions
+(:func:`azr.generation.sequence_logprobs`), which bypasses ``DDP.forward`` and so its reducer; and the
+ranks hold different numbers of micro-batches, which DDP's per-backward hooks would deadlock on. Each
+rank's loss is a partial sum of the global loss (one shared denominator), so summing gradients gives
+exactly the full-batch gradient.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import torch
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# Gradients are all-reduced in flat buckets of about this many elements (one collective per bucket,
+# bounded extra memory on large models).
+BUCKET_ELEMENTS = 32 * 1024 * 1024
+
+
+@dataclass
+class Dist:
+    """This process's place in the job: ``rank`` of ``world`` processes, on ``device``."""
+
+    rank: int = 0
+    world: int = 1
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world > 1
+
+    @classmethod
+    def from_env(cls) -> Dist:
+        """Join the launcher's process group when there is one (``WORLD_SIZE`` > 1), else one process."""
+        if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+            device = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+            return cls(0, 1, device)
+        from accelerate import PartialState
+
+        state = PartialState(cpu=not torch.cuda.is_available())
+        return cls(state.process_index, state.num_processes, torch.device(state.device))
+
+    # ---- collectives ---------------------------------------------------------------------------------
+
+    def broadcast(self, obj: T) -> T:
+        """Rank 0's ``obj`` on every rank (any picklable object)."""
+        if not self.enabled:
+            return obj
+        box = [obj if self.is_main else None]
+        torch.distributed.broadcast_object_list(box, src=0)
+        return box[0]  # type: ignore[return-value]
+
+    def gather(self, obj: T) -> list[T]:
+        """Every rank's ``obj``, in rank order, on every rank."""
+        if not self.enabled:
+            return [obj]
+        out: list[Any] = [None] * self.world
+        torch.distributed.all_gather_object(out, obj)
+        return out
+
+    def map(self, fn: Callable[[list[T]], Sequence[R]], items: Sequence[T]) -> list[R]:
+        """``fn(items)`` computed in shards: rank r runs ``fn`` on items r, r + world, ...; all ranks get
+        the full result in the order of ``items``. ``fn`` must return one result per item."""
+        if not self.enabled:
+            return list(fn(list(items)))
+        mine = list(items[self.rank :: self.world])
+        local = list(fn(mine)) if mine else []
+        if len(local) != len(mine):
+            raise RuntimeError(f"Dist.map: {len(mine)} items gave {len(local)} results")
+        shards = self.gather(local)
+        out: list[Any] = [None] * len(items)
+        for r, shard in enumerate(shards):
+            out[r :: self.world] = shard
+        return out
+
+    def sum_stats(self, stats: dict[str, float]) -> dict[str, float]:
+        """Per-key sum over ranks (keys missing on a rank count as 0)."""
+        if not self.enabled:
+            return dict(stats)
+        total: dict[str, float] = {}
+        for part in self.gather(stats):
+            for k, v in part.items():
+                total[k] = total.get(k, 0.0) + float(v)
+        return total
+
+    def max(self, value: float) -> float:
+        return max(self.gather(float(value))) if self.enabled else float(value)
+
+    def barrier(self) -> None:
+        if self.enabled:
+            torch.distributed.barrier()
+
+    # ---- parameters ----------------------------------------------------------------------------------
+
+    def sum_gradients(self, params: Sequence[torch.nn.Parameter]) -> None:
+        """All-reduce (sum) the gradients of ``params`` in flat buckets; a missing gradient counts as 0."""
+        if not self.enabled:
+            return
+        grads = []
+        for p in params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+            grads.append(p.grad)
+        bucket: list[torch.Tensor] = []
+        size = 0
+        for g in grads:
+            bucket.append(g)
+            size += g.numel()
+            if size >= BUCKET_ELEMENTS:
+                _all_reduce_flat(bucket)
+                bucket, size = [], 0
+        if bucket:
+            _all_reduce_flat(bucket)
+
+    def broadcast_parameters(self, module: torch.nn.Module) -> None:
+        """Copy rank 0's parameters and buffers to every rank (replicas start identical)."""
+        if not self.enabled:
+            return
+        for t in list(module.parameters()) + list(module.buffers()):
+            torch.distributed.broadcast(t.data, src=0)
+
+
+def _all_reduce_flat(tensors: list[torch.Tensor]) -> None:
+    by_dtype: dict[torch.dtype, list[torch.Tensor]] = {}
+    for t in tensors:
+        by_dtype.setdefault(t.dtype, []).append(t)
+    for group in by_dtype.values():
+        flat = torch.cat([t.reshape(-1) for t in group])
+        torch.distributed.all_reduce(flat, op=torch.distributed.ReduceOp.SUM)
+        offset = 0
+        for t in group:
+            t.copy_(flat[offset : offset + t.numel()].view_as(t))
+            offset += t.numel()
+
+
+def parameter_fingerprint(module: torch.nn.Module) -> str:
+    """SHA-256 of every parameter's bytes, in name order: equal fingerprints mean identical weights."""
+    h = hashlib.sha256()
+    for name, p in sorted(module.named_parameters(), key=lambda kv: kv[0]):
+        h.update(name.encode())
+        h.update(p.detach().to("cpu").contiguous().view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
