@@ -21,7 +21,7 @@ from azr import checkpoint
 from azr.buffer.seeds import seed_buffer
 from azr.buffer.store import TaskBuffer
 from azr.config import Config, save_config
-from azr.generation import HFGenerator
+from azr.generation import Generator, HFGenerator
 from azr.metrics import MetricsLogger
 from azr.tasks import register_task_type
 from azr.tasks.absolute_zero import induction_type
@@ -40,7 +40,7 @@ class Components:
     run_dir: Path
     model: Any
     tokenizer: Any
-    generator: HFGenerator
+    generator: Generator
     sandbox: Sandbox
     buffer: TaskBuffer
     optimizer: torch.optim.Optimizer
@@ -66,6 +66,7 @@ def wrap_prompt(c: Components, user_text: str) -> str:
 
 def build_components(cfg: Config) -> Components:
     run_dir = Path(cfg.trainer.output_dir)
+    check_generation_backend(cfg)  # a missing vLLM or server fails here, before the run directory exists
     ensure_writable(run_dir)
     if "induction" in cfg.tasks.types:  # the run's induction shape (inputs written / shown)
         register_task_type(induction_type(cfg.tasks.induction_inputs, cfg.tasks.induction_shown), replace=True)
@@ -76,9 +77,7 @@ def build_components(cfg: Config) -> Components:
     torch.manual_seed(cfg.trainer.seed)
     model_path = str(resume_from / "model") if resume_from else resolve_model(cfg.model.name_or_path)
     tokenizer, model = load_model(model_path, cfg)
-    if cfg.generation.backend != "hf":
-        raise RunError(f"generation.backend: {cfg.generation.backend!r} is not available in this build; use 'hf'")
-    generator = HFGenerator(model, tokenizer, batch_size=cfg.generation.batch_size)
+    generator = make_generator(cfg, model, tokenizer)
     sandbox = make_sandbox(cfg.sandbox.backend, workers=cfg.sandbox.workers, timeout_s=cfg.sandbox.timeout_s,
                            memory_mb=cfg.sandbox.memory_mb, address=cfg.sandbox.ray_address)
     buffer_path = Path(cfg.buffer.path) if cfg.buffer.path else run_dir / "buffer.sqlite"
@@ -105,6 +104,28 @@ def build_components(cfg: Config) -> Components:
                            wandb_project=cfg.trainer.wandb_project, resume_step=start_step)
     return Components(cfg, run_dir, model, tokenizer, generator, sandbox, buffer, optimizer, scheduler, rng,
                       logger, start_step, ref_model, latest=str(resume_from) if resume_from else None)
+
+
+def check_generation_backend(cfg: Config) -> None:
+    """What the generation backend needs that the config cannot show (vLLM installed, a GPU, a server)."""
+    if cfg.generation.backend == "vllm":
+        from azr.generation_vllm import VLLMUnavailable, check_vllm
+
+        try:
+            check_vllm(cfg.generation)
+        except VLLMUnavailable as exc:
+            raise RunError(str(exc)) from None
+
+
+def make_generator(cfg: Config, model: Any, tokenizer: Any) -> Generator:
+    if cfg.generation.backend == "vllm":
+        from azr.generation_vllm import VLLMUnavailable, make_vllm_generator
+
+        try:
+            return make_vllm_generator(cfg, model, tokenizer)
+        except VLLMUnavailable as exc:
+            raise RunError(str(exc)) from None
+    return HFGenerator(model, tokenizer, batch_size=cfg.generation.batch_size)
 
 
 def ensure_writable(run_dir: Path) -> None:

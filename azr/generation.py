@@ -73,9 +73,22 @@ class Generation:
 
 
 class Generator(Protocol):
-    """A generation backend: for each prompt, ``params.n`` samples, in prompt order."""
+    """A generation backend: for each prompt, ``params.n`` samples, in prompt order.
+
+    ``encode`` is the tokenisation the trainer scores with; ``sync_weights`` is called after every
+    update (once its optimiser steps are done) so the next rollouts sample from the updated policy (a
+    no-op for a backend that generates with the training model itself).
+    """
+
+    pad_token_id: int
 
     def generate(self, prompts: Sequence[str], params: SamplingParams) -> list[list[Generation]]: ...
+
+    def encode(self, prompt: str) -> list[int]: ...
+
+    def decode(self, ids: Sequence[int]) -> str: ...
+
+    def sync_weights(self, model: Any) -> None: ...
 
 
 class _LogprobRecorder:
@@ -167,6 +180,9 @@ class HFGenerator:
 
     def decode(self, ids: Sequence[int]) -> str:
         return self.tokenizer.decode(list(ids), skip_special_tokens=True)
+
+    def sync_weights(self, model: Any) -> None:
+        """Nothing to push: this backend samples with the training model itself."""
 
     def generate(self, prompts: Sequence[str], params: SamplingParams) -> list[list[Generation]]:
         encoded = [self.encode(p) for p in prompts]

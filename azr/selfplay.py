@@ -321,6 +321,7 @@ def ppo_update(c: Components, samples: list[Sample], advantages: torch.Tensor) -
         c.optimizer.step()
         c.scheduler.step()
         c.optimizer.zero_grad(set_to_none=True)
+    c.generator.sync_weights(model)  # the next rollouts sample from the updated policy (vLLM: push the weights)
     epochs = max(cfg.ppo_epochs, 1)
     stats = {f"loss/{k}": (v / epochs if k in _PARTIAL_SUMS else v / max(tokens, 1.0)) for k, v in sums.items()}
     stats["loss/total"] = stats.pop("loss/loss", 0.0)
