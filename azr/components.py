@@ -22,7 +22,7 @@ from azr.buffer.seeds import seed_buffer
 from azr.buffer.store import TaskBuffer
 from azr.config import Config, save_config
 from azr.distributed import Dist
-from azr.generation import HFGenerator
+from azr.generation import Generator, HFGenerator
 from azr.metrics import MetricsLogger
 from azr.tasks import register_task_type
 from azr.tasks.absolute_zero import induction_type
@@ -41,7 +41,7 @@ class Components:
     run_dir: Path
     model: Any
     tokenizer: Any
-    generator: HFGenerator
+    generator: Generator
     sandbox: Sandbox
     buffer: TaskBuffer | None  # rank 0 only: the other ranks never touch the buffer
     optimizer: torch.optim.Optimizer
@@ -71,6 +71,7 @@ def build_components(cfg: Config, dist: Dist | None = None) -> Components:
     """Every rank builds its model, generator and sandbox; rank 0 alone opens the buffer and writes files."""
     dist = dist or Dist.from_env()
     run_dir = Path(cfg.trainer.output_dir)
+    check_generation_backend(cfg)  # a missing vLLM or server fails here, before the run directory exists
     if dist.is_main:
         ensure_writable(run_dir)
     if "induction" in cfg.tasks.types:  # the run's induction shape (inputs written / shown)
@@ -83,9 +84,7 @@ def build_components(cfg: Config, dist: Dist | None = None) -> Components:
     model_path = str(resume_from / "model") if resume_from else resolve_model(cfg.model.name_or_path)
     tokenizer, model = load_model(model_path, cfg, dist.device)
     dist.broadcast_parameters(model)  # replicas start identical whatever their initialisation did
-    if cfg.generation.backend != "hf":
-        raise RunError(f"generation.backend: {cfg.generation.backend!r} is not available in this build; use 'hf'")
-    generator = HFGenerator(model, tokenizer, batch_size=cfg.generation.batch_size)
+    generator = make_generator(cfg, model, tokenizer)
     sandbox = make_sandbox(cfg.sandbox.backend, workers=cfg.sandbox.workers, timeout_s=cfg.sandbox.timeout_s,
                            memory_mb=cfg.sandbox.memory_mb, address=cfg.sandbox.ray_address)
     buffer = open_buffer(cfg, run_dir, sandbox, resume_from if state is not None else None) if dist.is_main else None
@@ -134,6 +133,28 @@ def open_buffer(cfg: Config, run_dir: Path, sandbox: Sandbox, resume_from: Path 
         buffer.close()
         raise RunError(f"buffer.seed_file: no valid seed task in {cfg.buffer.seed_file or 'the identity seeds'}")
     return buffer
+
+
+def check_generation_backend(cfg: Config) -> None:
+    """What the generation backend needs that the config cannot show (vLLM installed, a GPU, a server)."""
+    if cfg.generation.backend == "vllm":
+        from azr.generation_vllm import VLLMUnavailable, check_vllm
+
+        try:
+            check_vllm(cfg.generation)
+        except VLLMUnavailable as exc:
+            raise RunError(str(exc)) from None
+
+
+def make_generator(cfg: Config, model: Any, tokenizer: Any) -> Generator:
+    if cfg.generation.backend == "vllm":
+        from azr.generation_vllm import VLLMUnavailable, make_vllm_generator
+
+        try:
+            return make_vllm_generator(cfg, model, tokenizer)
+        except VLLMUnavailable as exc:
+            raise RunError(str(exc)) from None
+    return HFGenerator(model, tokenizer, batch_size=cfg.generation.batch_size)
 
 
 def ensure_writable(run_dir: Path) -> None:

@@ -65,8 +65,10 @@ class VLLMConfig:
 
     mode: str = "colocate"  # colocate (same GPUs as training) | server (a `trl vllm-serve` process)
     gpu_memory_utilization: float = 0.4  # colocate: share of GPU memory for weights + KV cache
-    tensor_parallel_size: int = 1
+    tensor_parallel_size: int = 1  # colocate: must divide the trainer processes; server: set on the server
     server_url: str = ""  # server mode: e.g. http://localhost:8000
+    max_model_len: int = 0  # colocate: context length; 0 = max_prompt_tokens + the longer max_new_tokens
+    enable_sleep_mode: bool = False  # colocate: free vLLM's GPU memory during the update (slower steps)
 
 
 @dataclass
@@ -366,6 +368,20 @@ def validate(cfg: Config) -> None:
            g.vllm.tensor_parallel_size)  # fmt: skip
     c.need(g.backend != "vllm" or g.vllm.mode != "server" or bool(g.vllm.server_url), "generation.vllm.server_url",
            "must be set when generation.vllm.mode is server", g.vllm.server_url)  # fmt: skip
+    c.need(not g.vllm.server_url or g.vllm.server_url.startswith(("http://", "https://")),
+           "generation.vllm.server_url", "must start with http:// or https://", g.vllm.server_url)
+    longest = g.max_prompt_tokens + max(g.max_new_tokens_propose, g.max_new_tokens_solve)
+    c.need(g.vllm.max_model_len == 0 or g.vllm.max_model_len >= longest, "generation.vllm.max_model_len",
+           f"must be 0 (auto) or >= generation.max_prompt_tokens + the longer max_new_tokens = {longest}",
+           g.vllm.max_model_len)  # fmt: skip
+    if g.backend == "vllm":
+        # vLLM reports log-probs of the top-p/top-k truncated distribution; the trainer scores the full one.
+        for key, value, neutral in (("top_p", g.top_p, 1.0), ("top_k", g.top_k, 0)):
+            c.need(value == neutral, f"generation.{key}",
+                   f"must be {neutral} with generation.backend=vllm (vLLM's log-probs would include the truncation "
+                   "the trainer does not score); use generation.backend=hf for truncated sampling", value)
+        c.need(not m.lora.per_role, "model.lora.per_role", "is not supported with generation.backend=vllm yet",
+               m.lora.per_role)
 
     c.need(s.workers >= 1, "sandbox.workers", "must be >= 1", s.workers)
     c.need(s.timeout_s > 0, "sandbox.timeout_s", "must be > 0", s.timeout_s)

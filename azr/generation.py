@@ -77,11 +77,22 @@ class Generator(Protocol):
 
     ``params`` is one :class:`SamplingParams` for every prompt or one per prompt (the step sends
     proposals and solver answers, with different caps, in one call); ``roles`` names each prompt's
-    role ("propose" / "solve") for backends that route roles to different adapters.
+    role ("propose" / "solve") for backends that route roles to different adapters. ``encode`` is the
+    tokenisation the trainer scores with; ``sync_weights`` is called after every update (once its
+    optimiser steps are done) so the next rollouts sample from the updated policy (a no-op for a
+    backend that generates with the training model itself).
     """
+
+    pad_token_id: int
 
     def generate(self, prompts: Sequence[str], params: SamplingParams | Sequence[SamplingParams],
                  roles: Sequence[str] | None = None) -> list[list[Generation]]: ...
+
+    def encode(self, prompt: str) -> list[int]: ...
+
+    def decode(self, ids: Sequence[int]) -> str: ...
+
+    def sync_weights(self, model: Any) -> None: ...
 
 
 class _LogprobRecorder:
@@ -173,6 +184,9 @@ class HFGenerator:
 
     def decode(self, ids: Sequence[int]) -> str:
         return self.tokenizer.decode(list(ids), skip_special_tokens=True)
+
+    def sync_weights(self, model: Any) -> None:
+        """Nothing to push: this backend samples with the training model itself."""
 
     def generate(
         self,

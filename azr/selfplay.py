@@ -376,6 +376,7 @@ def ppo_update(c: Components, samples: list[Sample], advantages: torch.Tensor) -
         c.optimizer.step()
         c.scheduler.step()
         c.optimizer.zero_grad(set_to_none=True)
+    c.generator.sync_weights(model)  # the next rollouts sample from the updated policy (vLLM: push the weights)
     epochs = max(cfg.ppo_epochs, 1)
     sums = Counter(c.dist.sum_stats({**sums, "__tokens": tokens}))
     tokens, ratio_max = sums.pop("__tokens"), c.dist.max(ratio_max)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -87,4 +88,15 @@ def test_fresh_run_refuses_to_overwrite(existing_run: Path, tiny_model_dir: Path
     before = tree_digest(existing_run)
     msg = one_error(azr_train(*small_run_args(tiny_model_dir, existing_run), "trainer.resume=never", cwd=tmp_path))
     assert "already holds a run" in msg
+    assert tree_digest(existing_run) == before
+
+
+def test_vllm_backend_that_cannot_start_leaves_the_run_alone(existing_run: Path, tmp_path: Path):
+    with socket.socket() as s:  # a port nothing listens on: no server even where vllm is installed
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}"
+    before = tree_digest(existing_run)
+    msg = one_error(azr_train("--resume", str(existing_run), "trainer.max_steps=2", "generation.backend=vllm",
+                              "generation.vllm.mode=server", f"generation.vllm.server_url={url}", cwd=tmp_path))
+    assert msg.startswith("error: generation.") and "vllm" in msg.lower()
     assert tree_digest(existing_run) == before
