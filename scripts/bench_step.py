@@ -129,7 +129,7 @@ def make_config(args: argparse.Namespace, model_dir: str, out_dir: Path, seed_fi
         "rl.warmup_steps=0",
         f"generation.max_new_tokens_propose={args.max_new_tokens}",
         f"generation.max_new_tokens_solve={args.max_new_tokens}",
-        f"generation.batch_size={args.gen_batch}", "generation.temperature=1.0", "generation.top_p=1.0",
+        f"generation.batch_size={args.gen_batch or 6 * args.batch}", "generation.temperature=1.0", "generation.top_p=1.0",
         "generation.top_k=0", f"sandbox.workers={args.workers}",
     ]
     if seed_file is not None:
@@ -388,7 +388,8 @@ def main() -> None:
     parser.add_argument("--rollouts", type=int, default=4, help="ours: learnability rollouts per valid proposal")
     parser.add_argument("--num-generations", type=int, default=2, help="TRL: completions per prompt")
     parser.add_argument("--micro-batch", type=int, default=8, help="sequences per forward/backward, both sides")
-    parser.add_argument("--gen-batch", type=int, default=16, help="ours: sequences per generate call")
+    parser.add_argument("--gen-batch", type=int, default=0,
+                        help="ours: sequences per generate call (0: TRL's generation batch, 6 x B, as TRL uses)")
     parser.add_argument("--workers", type=int, default=2, help="sandbox workers")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
     parser.add_argument("--seed-rows", type=int, default=60, help="realistic seed rows for the buffer (0: identity)")
