@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from azr import checkpoint
+from azr import checkpoint, lora
 from azr.buffer.seeds import seed_buffer
 from azr.buffer.store import TaskBuffer
 from azr.config import Config, save_config
@@ -74,8 +74,7 @@ def build_components(cfg: Config) -> Components:
     rng = random.Random(cfg.trainer.seed)
     random.seed(cfg.trainer.seed)
     torch.manual_seed(cfg.trainer.seed)
-    model_path = str(resume_from / "model") if resume_from else resolve_model(cfg.model.name_or_path)
-    tokenizer, model = load_model(model_path, cfg)
+    tokenizer, model = load_policy(cfg, resume_from)
     if cfg.generation.backend != "hf":
         raise RunError(f"generation.backend: {cfg.generation.backend!r} is not available in this build; use 'hf'")
     generator = HFGenerator(model, tokenizer, batch_size=cfg.generation.batch_size)
@@ -89,7 +88,7 @@ def build_components(cfg: Config) -> Components:
         report = seed_buffer(buffer, sandbox, seed_file=cfg.buffer.seed_file or None, types=tuple(cfg.tasks.types))
         if report.added == 0 and len(buffer) == 0:
             raise RunError(f"buffer.seed_file: no valid seed task in {cfg.buffer.seed_file or 'the identity seeds'}")
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.rl.lr, weight_decay=cfg.rl.weight_decay)
+    optimizer = torch.optim.AdamW(lora.trainable_parameters(model), lr=cfg.rl.lr, weight_decay=cfg.rl.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg))
     start_step = 0
     if state is not None:
@@ -98,8 +97,8 @@ def build_components(cfg: Config) -> Components:
         checkpoint.restore_rng(state["rng"], rng)
         start_step = int(state["trainer"]["step"])
     ref_model = None
-    if cfg.rl.kl_coef > 0:
-        ref_model = copy.deepcopy(model).eval().requires_grad_(False)
+    if cfg.rl.kl_coef > 0:  # LoRA: the policy itself with its adapters off (see lora.adapters_off)
+        ref_model = model if cfg.model.lora.enabled else copy.deepcopy(model).eval().requires_grad_(False)
     save_config(cfg, run_dir / "config.yaml")
     logger = MetricsLogger(run_dir, cfg.trainer.report_to, run_name=cfg.trainer.run_name,
                            wandb_project=cfg.trainer.wandb_project, resume_step=start_step)
@@ -147,6 +146,38 @@ def resolve_model(name_or_path: str) -> str:
     if name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1:
         raise RunError(f"model.name_or_path: {name_or_path} does not exist")
     return name_or_path  # a hub id; loading reports if it cannot be fetched
+
+
+def load_policy(cfg: Config, resume_from: Path | None) -> tuple[Any, Any]:
+    """The tokenizer and the policy: full weights (from the checkpoint when resuming), or with LoRA the
+    base from ``model.name_or_path`` under adapters (fresh, or the checkpoint's, trainable)."""
+    lcfg = cfg.model.lora
+    if resume_from is not None:
+        found, wanted = lora.model_kind(resume_from / checkpoint.MODEL), lora.expected_kind(lcfg)
+        if found != wanted:
+            raise RunError(f"model.lora: checkpoint {resume_from} holds {_KIND_TEXT[found]} but the config asks for "
+                           f"{_KIND_TEXT[wanted]}; resume with the run's own model.lora settings or start a new "
+                           "output_dir")
+    if not lcfg.enabled:
+        path = str(resume_from / checkpoint.MODEL) if resume_from else resolve_model(cfg.model.name_or_path)
+        return load_model(path, cfg)
+    tokenizer, base = load_model(resolve_model(cfg.model.name_or_path), cfg)
+    grad_ckpt = cfg.model.gradient_checkpointing
+    try:
+        if resume_from is not None:
+            model = lora.load(base, resume_from / checkpoint.MODEL, gradient_checkpointing=grad_ckpt)
+        else:
+            model = lora.wrap(base, lcfg, gradient_checkpointing=grad_ckpt)
+    except (OSError, ValueError, RuntimeError) as exc:  # a module name the model lacks, adapters of another base
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        where = "model.lora.target_modules" if resume_from is None else f"trainer.resume ({resume_from})"
+        raise RunError(f"{where}: cannot put LoRA adapters on {cfg.model.name_or_path!r}: {first}") from None
+    print(lora.summary(model), flush=True)
+    return tokenizer, model
+
+
+_KIND_TEXT = {"full": "full model weights (LoRA off)", "lora": "one LoRA adapter (model.lora.enabled=true)",
+              "lora-per-role": "per-role LoRA adapters (model.lora.per_role=true)", None: "no model"}
 
 
 def load_model(path: str, cfg: Config) -> tuple[Any, Any]:

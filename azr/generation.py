@@ -73,9 +73,15 @@ class Generation:
 
 
 class Generator(Protocol):
-    """A generation backend: for each prompt, ``params.n`` samples, in prompt order."""
+    """A generation backend: for each prompt, ``params.n`` samples, in prompt order.
 
-    def generate(self, prompts: Sequence[str], params: SamplingParams) -> list[list[Generation]]: ...
+    ``roles`` (one per prompt, "propose" or "solve") lets a backend serve each prompt with its role's
+    weights (per-role LoRA adapters); ``None``, or a model without per-role adapters, means no routing.
+    """
+
+    def generate(
+        self, prompts: Sequence[str], params: SamplingParams, roles: Sequence[str] | None = None
+    ) -> list[list[Generation]]: ...
 
 
 class _LogprobRecorder:
@@ -141,6 +147,8 @@ class HFGenerator:
     Prompts are tokenised one by one and left-padded per batch (samples of the same prompt sit together,
     and prompts are sorted by length, so little padding is wasted). The model's own
     ``generation_config`` penalties are neutralised: sampling follows ``SamplingParams`` only.
+    With per-role LoRA adapters (:mod:`azr.lora`) each row is served by its role's adapter, through
+    peft's mixed adapter batches, so prompts of both roles share a batch.
     """
 
     def __init__(
@@ -168,7 +176,14 @@ class HFGenerator:
     def decode(self, ids: Sequence[int]) -> str:
         return self.tokenizer.decode(list(ids), skip_special_tokens=True)
 
-    def generate(self, prompts: Sequence[str], params: SamplingParams) -> list[list[Generation]]:
+    def generate(
+        self, prompts: Sequence[str], params: SamplingParams, roles: Sequence[str] | None = None
+    ) -> list[list[Generation]]:
+        from azr import lora
+
+        if roles is not None and len(roles) != len(prompts):
+            raise ValueError(f"HFGenerator.generate: {len(roles)} roles for {len(prompts)} prompts")
+        adapters = lora.adapter_names(self.model, list(roles)) if roles is not None else None
         encoded = [self.encode(p) for p in prompts]
         for i, ids in enumerate(encoded):
             if not ids:
@@ -183,9 +198,9 @@ class HFGenerator:
             with torch.inference_mode(), _seeded(params.seed, self.model.device):
                 for start in range(0, len(jobs), self.batch_size):
                     chunk = jobs[start : start + self.batch_size]
-                    for (i, j), gen in zip(
-                        chunk, self._generate_batch([encoded[i] for i, _ in chunk], params), strict=True
-                    ):
+                    rows = [encoded[i] for i, _ in chunk]
+                    names = [adapters[i] for i, _ in chunk] if adapters is not None else None
+                    for (i, j), gen in zip(chunk, self._generate_batch(rows, params, names), strict=True):
                         results[i][j] = gen
         finally:
             self.model.train(was_training)
@@ -223,7 +238,9 @@ class HFGenerator:
             **sampling,
         )
 
-    def _generate_batch(self, prompt_ids: list[list[int]], params: SamplingParams) -> list[Generation]:
+    def _generate_batch(
+        self, prompt_ids: list[list[int]], params: SamplingParams, adapter_names: list[str] | None = None
+    ) -> list[Generation]:
         from transformers import LogitsProcessorList
 
         width = max(len(p) for p in prompt_ids)
@@ -234,12 +251,14 @@ class HFGenerator:
             attention_mask[row, width - len(ids) :] = 1
         recorder = _LogprobRecorder(1.0 if params.greedy else params.temperature)
         device = self.model.device
+        routing = {"adapter_names": adapter_names} if adapter_names is not None else {}
         sequences = self.model.generate(
             input_ids=input_ids.to(device),
             attention_mask=attention_mask.to(device),
             generation_config=self._generation_config(params),
             logits_processor=LogitsProcessorList([recorder]),
             tokenizer=self.tokenizer if params.stop else None,
+            **routing,
         )
         new_tokens = sequences[:, width:]
         logprobs = recorder.finish(new_tokens).cpu()
@@ -363,8 +382,12 @@ def _completion_logits(model: Any, input_ids: torch.Tensor, attention_mask: torc
     The output layer is applied to the gathered hidden states, not to every position (prompts are
     most of a sequence, and the vocabulary projection is the most expensive layer of a small model).
     Models that post-process their logits (soft-capping, logit scales) or that hide their body behind
-    a wrapper take the plain full forward pass.
+    a wrapper take the plain full forward pass. A peft model is unwrapped to its transformers model:
+    LoRA layers sit inside it, so the active adapter (or ``disable_adapter()``) still applies.
     """
+    unwrap = getattr(model, "get_base_model", None)  # peft's PeftModel; plain transformers models lack it
+    if callable(unwrap):
+        model = unwrap()
     body = getattr(model, getattr(model, "base_model_prefix", ""), None)
     head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     config = getattr(model, "config", None)

@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from azr import checkpoint
+from azr import checkpoint, lora
 from azr.components import Components, build_components, wrap_prompt
 from azr.config import Config
 from azr.generation import Generation, SamplingParams, sequence_logprobs
@@ -91,7 +91,8 @@ def selfplay_step(c: Components, step: int) -> StepLog:
             propose_prompts.append((t, refs, text))
     propose_prompts = [p for p in propose_prompts if fits(c, p[2], log, "propose")]
     t0 = time.perf_counter()
-    proposals = generate(c, [p[2] for p in propose_prompts], cfg.generation.max_new_tokens_propose, n=1)
+    proposals = generate(c, [p[2] for p in propose_prompts], cfg.generation.max_new_tokens_propose, n=1,
+                         role="propose")
     t_gen += time.perf_counter() - t0
 
     # ---- 2. VALIDATE every well-formed proposal in one batched sandbox call ------------------------------
@@ -107,7 +108,8 @@ def selfplay_step(c: Components, step: int) -> StepLog:
 
     # ---- 3. LEARNABILITY: n sampled solver rollouts per valid proposal ----------------------------------
     t0 = time.perf_counter()
-    rollouts = generate(c, [solve_prompt(c, task) for _, task in valid], cfg.generation.max_new_tokens_solve, n=n)
+    rollouts = generate(c, [solve_prompt(c, task) for _, task in valid], cfg.generation.max_new_tokens_solve, n=n,
+                        role="solve")
     t_gen += time.perf_counter() - t0
     t0 = time.perf_counter()
     checks = check_replies(c.sandbox, [(task, g.text) for (_, task), gs in zip(valid, rollouts) for g in gs], ccfg)
@@ -145,7 +147,7 @@ def selfplay_step(c: Components, step: int) -> StepLog:
     solve_items = [(task, solve_prompt(c, task)) for task in solve_tasks]
     solve_items = [item for item in solve_items if fits(c, item[1], log, "solve")]
     t0 = time.perf_counter()
-    answers = generate(c, [p for _, p in solve_items], cfg.generation.max_new_tokens_solve, n=1)
+    answers = generate(c, [p for _, p in solve_items], cfg.generation.max_new_tokens_solve, n=1, role="solve")
     t_gen += time.perf_counter() - t0
     t0 = time.perf_counter()
     solve_checks = check_replies(c.sandbox, [(task, g[0].text) for (task, _), g in zip(solve_items, answers)], ccfg)
@@ -245,13 +247,14 @@ def fits(c: Components, prompt: str, log: StepLog, role: str) -> bool:
     return ok
 
 
-def generate(c: Components, prompts: list[str], max_new_tokens: int, n: int) -> list[list[Generation]]:
+def generate(c: Components, prompts: list[str], max_new_tokens: int, n: int, role: str) -> list[list[Generation]]:
+    """Sample ``n`` completions per prompt; ``role`` routes them to the role's LoRA adapter when per-role."""
     if not prompts:
         return []
     g = c.cfg.generation
     params = SamplingParams(max_new_tokens=max_new_tokens, temperature=g.temperature, top_p=g.top_p,
                             top_k=g.top_k, n=n, stop=tuple(g.stop))
-    return c.generator.generate(prompts, params)
+    return c.generator.generate(prompts, params, roles=[role] * len(prompts))
 
 
 def to_sample(role: str, task_type: str, gen: Generation, reward: float) -> Sample:
@@ -283,11 +286,12 @@ def ppo_update(c: Components, samples: list[Sample], advantages: torch.Tensor) -
     # similar lengths in a micro-batch waste little padding.
     order = sorted(usable, key=lambda k: -(len(samples[k].prompt_ids) + len(samples[k].completion_ids)))
     model, sums, tokens, ratio_max, grad_norm = c.model, Counter(), 0.0, 0.0, 0.0
+    per_role = lora.role_adapters(model) is not None
     model.train()
     for _epoch in range(cfg.ppo_epochs):
-        for start in range(0, len(order), cfg.micro_batch_size):
-            idx = order[start : start + cfg.micro_batch_size]
+        for idx in micro_batches(samples, order, cfg.micro_batch_size, by_role=per_role):
             batch = [samples[k] for k in idx]
+            lora.use_role(model, batch[0].role)  # per-role LoRA: this role's adapter alone runs and trains
             prompts, completions = [s.prompt_ids for s in batch], [s.completion_ids for s in batch]
             logp, mask, entropy = sequence_logprobs(
                 model, prompts, completions, c.generator.pad_token_id,
@@ -297,7 +301,7 @@ def ppo_update(c: Components, samples: list[Sample], advantages: torch.Tensor) -
                 old[b, : len(s.logprobs)] = torch.tensor(s.logprobs[: logp.shape[1]], dtype=old.dtype)
             ref = None
             if cfg.kl_coef and c.ref_model is not None:
-                with torch.no_grad():
+                with torch.no_grad(), lora.adapters_off(c.ref_model):  # LoRA: the reference is the bare base
                     ref, _, _ = sequence_logprobs(c.ref_model, prompts, completions, c.generator.pad_token_id,
                                                   temperature=c.cfg.generation.temperature)
             out = ppo_clip_loss(logp, old, advantages[idx].to(logp.device), mask,
@@ -321,6 +325,7 @@ def ppo_update(c: Components, samples: list[Sample], advantages: torch.Tensor) -
         c.optimizer.step()
         c.scheduler.step()
         c.optimizer.zero_grad(set_to_none=True)
+    lora.use_role(model, lora.DEFAULT_ROLE)
     epochs = max(cfg.ppo_epochs, 1)
     stats = {f"loss/{k}": (v / epochs if k in _PARTIAL_SUMS else v / max(tokens, 1.0)) for k, v in sums.items()}
     stats["loss/total"] = stats.pop("loss/loss", 0.0)
@@ -331,6 +336,12 @@ def ppo_update(c: Components, samples: list[Sample], advantages: torch.Tensor) -
 
 
 _PARTIAL_SUMS = ("loss", "pg_loss", "kl_ref", "entropy")
+
+
+def micro_batches(samples: list[Sample], order: list[int], size: int, by_role: bool) -> list[list[int]]:
+    """Consecutive slices of ``order``; ``by_role`` keeps each slice to one role (per-role adapters)."""
+    groups = [[k for k in order if samples[k].role == role] for role in ROLES] if by_role else [order]
+    return [group[start : start + size] for group in groups for start in range(0, len(group), size)]
 
 
 def examples(valid: list, solve_items: list, answers: list, checks: list, k: int = 2) -> list[str]:
