@@ -3,7 +3,8 @@
 A checkpoint is a directory ``<output_dir>/checkpoints/step-NNNNNN/`` holding the model in HF
 format (``from_pretrained`` loads it), the tokenizer, optimizer and scheduler states, RNG states
 (python, numpy, torch), the trainer state, the resolved config and a consistent snapshot of the
-task buffer. It is written to a temporary directory and renamed into place, so a run killed while
+task buffer. With LoRA the model folder holds the adapters only, in peft's format (one subfolder per
+adapter for per-role adapters); ``azr export --merge`` turns them into a full model. It is written to a temporary directory and renamed into place, so a run killed while
 saving leaves the previous checkpoint intact.
 """
 
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 
 from azr.config import save_config
+from azr.lora import model_kind
 
 if TYPE_CHECKING:
     from azr.components import Components
@@ -116,8 +118,9 @@ def load_state(path: Path) -> dict[str, Any]:
         if not (path / name).is_file():
             raise CheckpointError(f"checkpoint {path}: missing {name}; resume from another checkpoint "
                                   "or start a new output_dir")
-    if not (path / MODEL / "config.json").is_file():
-        raise CheckpointError(f"checkpoint {path}: missing {MODEL}/config.json")
+    if model_kind(path / MODEL) is None:
+        raise CheckpointError(f"checkpoint {path}: missing {MODEL}/config.json (full model) or "
+                              f"{MODEL}/adapter_config.json (LoRA adapters)")
     try:
         trainer = json.loads((path / STATE).read_text())
         int(trainer["step"])

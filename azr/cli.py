@@ -1,4 +1,4 @@
-"""The `azr` command line: `azr train`, `azr buffer ...`, `azr eval ...`."""
+"""The `azr` command line: `azr train`, `azr export`, `azr buffer ...`, `azr eval ...`."""
 
 from __future__ import annotations
 
@@ -51,6 +51,25 @@ def train(
         _fail(str(exc))
     if os.environ.get("RANK", "0") == "0":  # under accelerate launch, rank 0 speaks for the run
         typer.echo(f"final checkpoint: {final}")
+
+
+@app.command()
+def export(
+    source: Path = typer.Argument(..., help="a run directory (its latest checkpoint) or a checkpoint directory"),
+    merge: Path = typer.Option(..., "--merge", help="new or empty folder for the full model + tokenizer "
+                               "(LoRA adapters merged into the base)"),
+    role: str = typer.Option(None, "--role", help="per-role LoRA runs: the adapter to merge, propose or solve "
+                             "[default: solve]"),
+) -> None:
+    """Write a run's model as one Hugging Face folder that from_pretrained loads (LoRA merged)."""
+    from azr.export import ExportError
+    from azr.export import export as run_export
+
+    try:
+        ckpt = run_export(source, merge, role)
+    except ExportError as exc:
+        _fail(str(exc))
+    typer.echo(f"exported {ckpt} -> {merge}")
 
 
 def _register() -> None:

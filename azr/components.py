@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from azr import checkpoint
+from azr import checkpoint, lora
 from azr.buffer.seeds import seed_buffer
 from azr.buffer.store import TaskBuffer
 from azr.config import Config, save_config
@@ -81,14 +81,13 @@ def build_components(cfg: Config, dist: Dist | None = None) -> Components:
     rng = random.Random(cfg.trainer.seed)
     random.seed(cfg.trainer.seed + dist.rank)
     torch.manual_seed(cfg.trainer.seed + dist.rank)  # each rank samples its own rollouts
-    model_path = str(resume_from / "model") if resume_from else resolve_model(cfg.model.name_or_path)
-    tokenizer, model = load_model(model_path, cfg, dist.device)
+    tokenizer, model = load_policy(cfg, resume_from, dist.device)
     dist.broadcast_parameters(model)  # replicas start identical whatever their initialisation did
     generator = make_generator(cfg, model, tokenizer)
     sandbox = make_sandbox(cfg.sandbox.backend, workers=cfg.sandbox.workers, timeout_s=cfg.sandbox.timeout_s,
                            memory_mb=cfg.sandbox.memory_mb, address=cfg.sandbox.ray_address)
     buffer = open_buffer(cfg, run_dir, sandbox, resume_from if state is not None else None) if dist.is_main else None
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.rl.lr, weight_decay=cfg.rl.weight_decay)
+    optimizer = torch.optim.AdamW(lora.trainable_parameters(model), lr=cfg.rl.lr, weight_decay=cfg.rl.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg))
     start_step = 0
     if state is not None:
@@ -100,8 +99,8 @@ def build_components(cfg: Config, dist: Dist | None = None) -> Components:
         if own is None and dist.rank > 0:  # resumed with more ranks than saved: a fresh stream per rank
             torch.manual_seed(cfg.trainer.seed + 1000 * start_step + dist.rank)
     ref_model = None
-    if cfg.rl.kl_coef > 0:
-        ref_model = copy.deepcopy(model).eval().requires_grad_(False)
+    if cfg.rl.kl_coef > 0:  # LoRA: the policy itself with its adapters off (see lora.adapters_off)
+        ref_model = model if cfg.model.lora.enabled else copy.deepcopy(model).eval().requires_grad_(False)
     if dist.is_main:
         save_config(cfg, run_dir / "config.yaml")
         logger: Any = MetricsLogger(run_dir, cfg.trainer.report_to, run_name=cfg.trainer.run_name,
@@ -197,6 +196,38 @@ def resolve_model(name_or_path: str) -> str:
     if name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1:
         raise RunError(f"model.name_or_path: {name_or_path} does not exist")
     return name_or_path  # a hub id; loading reports if it cannot be fetched
+
+
+def load_policy(cfg: Config, resume_from: Path | None, device: torch.device | None = None) -> tuple[Any, Any]:
+    """The tokenizer and the policy: full weights (from the checkpoint when resuming), or with LoRA the
+    base from ``model.name_or_path`` under adapters (fresh, or the checkpoint's, trainable)."""
+    lcfg = cfg.model.lora
+    if resume_from is not None:
+        found, wanted = lora.model_kind(resume_from / checkpoint.MODEL), lora.expected_kind(lcfg)
+        if found != wanted:
+            raise RunError(f"model.lora: checkpoint {resume_from} holds {_KIND_TEXT[found]} but the config asks for "
+                           f"{_KIND_TEXT[wanted]}; resume with the run's own model.lora settings or start a new "
+                           "output_dir")
+    if not lcfg.enabled:
+        path = str(resume_from / checkpoint.MODEL) if resume_from else resolve_model(cfg.model.name_or_path)
+        return load_model(path, cfg, device)
+    tokenizer, base = load_model(resolve_model(cfg.model.name_or_path), cfg, device)
+    grad_ckpt = cfg.model.gradient_checkpointing
+    try:
+        if resume_from is not None:
+            model = lora.load(base, resume_from / checkpoint.MODEL, gradient_checkpointing=grad_ckpt)
+        else:
+            model = lora.wrap(base, lcfg, gradient_checkpointing=grad_ckpt)
+    except (OSError, ValueError, RuntimeError) as exc:  # a module name the model lacks, adapters of another base
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        where = "model.lora.target_modules" if resume_from is None else f"trainer.resume ({resume_from})"
+        raise RunError(f"{where}: cannot put LoRA adapters on {cfg.model.name_or_path!r}: {first}") from None
+    print(lora.summary(model), flush=True)
+    return tokenizer, model
+
+
+_KIND_TEXT = {"full": "full model weights (LoRA off)", "lora": "one LoRA adapter (model.lora.enabled=true)",
+              "lora-per-role": "per-role LoRA adapters (model.lora.per_role=true)", None: "no model"}
 
 
 def load_model(path: str, cfg: Config, device: torch.device | None = None) -> tuple[Any, Any]:

@@ -34,7 +34,8 @@ class ConfigError(ValueError):
 
 @dataclass
 class LoraConfig:
-    """LoRA adapters (peft). Off by default: AZR trains all weights."""
+    """LoRA adapters (peft, see :mod:`azr.lora`). Off by default: AZR trains all weights. With LoRA the
+    base stays frozen, checkpoints hold the adapters, and ``azr export --merge`` makes a full model."""
 
     enabled: bool = False
     r: int = 16  # adapter rank
@@ -43,7 +44,7 @@ class LoraConfig:
     target_modules: list[str] = field(
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     )
-    per_role: bool = False  # placeholder: one adapter per role (proposer / solver); not implemented yet
+    per_role: bool = False  # separate proposer and solver adapters ("propose", "solve") on one base
 
 
 @dataclass
@@ -347,6 +348,10 @@ def validate(cfg: Config) -> None:
     c.need(0 <= m.lora.dropout < 1, "model.lora.dropout", "must be in [0, 1)", m.lora.dropout)
     c.need(not m.lora.enabled or bool(m.lora.target_modules), "model.lora.target_modules",
            "must name at least one module when LoRA is enabled", m.lora.target_modules)  # fmt: skip
+    c.need(all(isinstance(x, str) and x.strip() for x in m.lora.target_modules), "model.lora.target_modules",
+           "must be non-empty module names, e.g. q_proj", m.lora.target_modules)  # fmt: skip
+    c.need(not m.lora.per_role or m.lora.enabled, "model.lora.per_role",
+           "needs model.lora.enabled=true (per-role adapters are LoRA adapters)", m.lora.per_role)  # fmt: skip
 
     c.choice("generation.backend", g.backend, ["hf", "vllm"])
     c.need(g.batch_size >= 1, "generation.batch_size", "must be >= 1", g.batch_size)

@@ -118,11 +118,17 @@ class Dist:
     # ---- parameters ----------------------------------------------------------------------------------
 
     def sum_gradients(self, params: Sequence[torch.nn.Parameter]) -> None:
-        """All-reduce (sum) the gradients of ``params`` in flat buckets; a missing gradient counts as 0."""
+        """All-reduce (sum) the gradients of ``params`` in flat buckets. A parameter that got a gradient
+        on some rank but not this one counts 0 here; one that got none anywhere keeps ``None``, so the
+        optimiser skips it exactly as a single process would (per-role adapters rely on this)."""
         if not self.enabled:
             return
+        present = torch.tensor([p.grad is not None for p in params], dtype=torch.int32)
+        torch.distributed.all_reduce(present, op=torch.distributed.ReduceOp.SUM)
         grads = []
-        for p in params:
+        for p, anywhere in zip(params, present.tolist(), strict=True):
+            if not anywhere:
+                continue
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
             grads.append(p.grad)

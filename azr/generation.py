@@ -158,6 +158,8 @@ class HFGenerator:
     Prompts are tokenised one by one and left-padded per batch (samples of the same prompt sit together,
     and prompts are sorted by length, so little padding is wasted). The model's own
     ``generation_config`` penalties are neutralised: sampling follows ``SamplingParams`` only.
+    With per-role LoRA adapters (:mod:`azr.lora`) each row is served by its role's adapter, through
+    peft's mixed adapter batches, so prompts of both roles share a batch.
     """
 
     def __init__(
@@ -203,6 +205,9 @@ class HFGenerator:
             raise ValueError(f"HFGenerator.generate: {len(prompts)} prompts but {len(per_prompt)} SamplingParams")
         if roles is not None and len(roles) != len(prompts):
             raise ValueError(f"HFGenerator.generate: {len(prompts)} prompts but {len(roles)} roles")
+        from azr import lora
+
+        adapters = lora.adapter_names(self.model, list(roles)) if roles is not None else None
         encoded = [self.encode(p) for p in prompts]
         for i, ids in enumerate(encoded):
             if not ids:
@@ -216,7 +221,7 @@ class HFGenerator:
         try:
             for shared, members in groups.items():
                 with torch.inference_mode(), _seeded(shared.seed, self.model.device):
-                    self._generate_group(members, encoded, per_prompt, results)
+                    self._generate_group(members, encoded, per_prompt, results, adapters)
         finally:
             self.model.train(was_training)
         for i, row in enumerate(results):
@@ -228,14 +233,15 @@ class HFGenerator:
         return [[g for g in row if g is not None] for row in results]
 
     def _generate_group(self, members: list[int], encoded: list[list[int]], per_prompt: list[SamplingParams],
-                        results: list[list[Generation | None]]) -> None:
+                        results: list[list[Generation | None]], adapters: list[str] | None) -> None:
         """Generate every sample of the prompts ``members`` (same sampling, any caps), longest first."""
         jobs = [(i, j) for i in members for j in range(1 if per_prompt[i].greedy else per_prompt[i].n)]
         jobs.sort(key=lambda job: -len(encoded[job[0]]))  # stable: samples of a prompt stay adjacent
         for start in range(0, len(jobs), self.batch_size):
             chunk = jobs[start : start + self.batch_size]
             caps = [per_prompt[i].max_new_tokens for i, _ in chunk]
-            gens = self._generate_batch([encoded[i] for i, _ in chunk], per_prompt[chunk[0][0]], caps)
+            names = [adapters[i] for i, _ in chunk] if adapters is not None else None
+            gens = self._generate_batch([encoded[i] for i, _ in chunk], per_prompt[chunk[0][0]], caps, names)
             for (i, j), gen in zip(chunk, gens, strict=True):
                 results[i][j] = gen
 
@@ -266,8 +272,9 @@ class HFGenerator:
         )
 
     def _generate_batch(self, prompt_ids: list[list[int]], params: SamplingParams,
-                        caps: list[int] | None = None) -> list[Generation]:
-        """One ``generate`` call; ``caps`` are per-row token limits (default: ``params.max_new_tokens``)."""
+                        caps: list[int] | None = None, adapter_names: list[str] | None = None) -> list[Generation]:
+        """One ``generate`` call; ``caps`` are per-row token limits (default: ``params.max_new_tokens``),
+        ``adapter_names`` the per-row LoRA adapter (PEFT's mixed-adapter batches)."""
         from transformers import LogitsProcessorList, StoppingCriteriaList
 
         width = max(len(p) for p in prompt_ids)
@@ -280,6 +287,7 @@ class HFGenerator:
         recorder = _LogprobRecorder(1.0 if params.greedy else params.temperature)
         device = self.model.device
         criteria = StoppingCriteriaList([_RowCap(caps, width)] if len(set(caps)) > 1 else [])
+        routing = {"adapter_names": adapter_names} if adapter_names is not None else {}
         sequences = self.model.generate(
             input_ids=input_ids.to(device),
             attention_mask=attention_mask.to(device),
@@ -287,6 +295,7 @@ class HFGenerator:
             logits_processor=LogitsProcessorList([recorder]),
             stopping_criteria=criteria,
             tokenizer=self.tokenizer if params.stop else None,
+            **routing,
         )
         new_tokens = sequences[:, width:]
         logprobs = recorder.finish(new_tokens).cpu()
@@ -424,8 +433,12 @@ def _completion_logits(model: Any, input_ids: torch.Tensor, attention_mask: torc
     The output layer is applied to the gathered hidden states, not to every position (prompts are
     most of a sequence, and the vocabulary projection is the most expensive layer of a small model).
     Models that post-process their logits (soft-capping, logit scales) or that hide their body behind
-    a wrapper take the plain full forward pass.
+    a wrapper take the plain full forward pass. A peft model is unwrapped to its transformers model:
+    LoRA layers sit inside it, so the active adapter (or ``disable_adapter()``) still applies.
     """
+    unwrap = getattr(model, "get_base_model", None)  # peft's PeftModel; plain transformers models lack it
+    if callable(unwrap):
+        model = unwrap()
     body = getattr(model, getattr(model, "base_model_prefix", ""), None)
     head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     config = getattr(model, "config", None)

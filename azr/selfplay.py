@@ -35,7 +35,7 @@ from typing import Any
 
 import torch
 
-from azr import checkpoint
+from azr import checkpoint, lora
 from azr.components import Components, build_components, wrap_prompt
 from azr.config import Config
 from azr.generation import Generation, SamplingParams, sequence_logprobs
@@ -335,13 +335,14 @@ def ppo_update(c: Components, samples: list[Sample], advantages: torch.Tensor) -
     # similar lengths in a micro-batch waste little padding.
     order = sorted(usable, key=lambda k: -(len(samples[k].prompt_ids) + len(samples[k].completion_ids)))
     order = order[c.dist.rank :: c.dist.world]
-    params = [p for p in c.model.parameters() if p.requires_grad]
+    params = lora.trainable_parameters(c.model)  # every adapter (per-role: both), else all weights
     model, sums, tokens, ratio_max, grad_norm = c.model, Counter(), 0.0, 0.0, 0.0
+    per_role = lora.role_adapters(model) is not None
     model.train()
     for _epoch in range(cfg.ppo_epochs):
-        for start in range(0, len(order), cfg.micro_batch_size):
-            idx = order[start : start + cfg.micro_batch_size]
+        for idx in micro_batches(samples, order, cfg.micro_batch_size, by_role=per_role):
             batch = [samples[k] for k in idx]
+            lora.use_role(model, batch[0].role)  # per-role LoRA: this role's adapter alone runs and trains
             prompts, completions = [s.prompt_ids for s in batch], [s.completion_ids for s in batch]
             logp, mask, entropy = sequence_logprobs(
                 model, prompts, completions, c.generator.pad_token_id,
@@ -351,7 +352,7 @@ def ppo_update(c: Components, samples: list[Sample], advantages: torch.Tensor) -
                 old[b, : len(s.logprobs)] = torch.tensor(s.logprobs[: logp.shape[1]], dtype=old.dtype)
             ref = None
             if cfg.kl_coef and c.ref_model is not None:
-                with torch.no_grad():
+                with torch.no_grad(), lora.adapters_off(c.ref_model):  # LoRA: the reference is the bare base
                     ref, _, _ = sequence_logprobs(c.ref_model, prompts, completions, c.generator.pad_token_id,
                                                   temperature=c.cfg.generation.temperature)
             out = ppo_clip_loss(logp, old, advantages[idx].to(logp.device), mask,
@@ -376,6 +377,7 @@ def ppo_update(c: Components, samples: list[Sample], advantages: torch.Tensor) -
         c.optimizer.step()
         c.scheduler.step()
         c.optimizer.zero_grad(set_to_none=True)
+    lora.use_role(model, lora.DEFAULT_ROLE)
     c.generator.sync_weights(model)  # the next rollouts sample from the updated policy (vLLM: push the weights)
     epochs = max(cfg.ppo_epochs, 1)
     sums = Counter(c.dist.sum_stats({**sums, "__tokens": tokens}))
@@ -389,6 +391,12 @@ def ppo_update(c: Components, samples: list[Sample], advantages: torch.Tensor) -
 
 
 _PARTIAL_SUMS = ("loss", "pg_loss", "kl_ref", "entropy")
+
+
+def micro_batches(samples: list[Sample], order: list[int], size: int, by_role: bool) -> list[list[int]]:
+    """Consecutive slices of ``order``; ``by_role`` keeps each slice to one role (per-role adapters)."""
+    groups = [[k for k in order if samples[k].role == role] for role in ROLES] if by_role else [order]
+    return [group[start : start + size] for group in groups for start in range(0, len(group), size)]
 
 
 def examples(valid: list, solve_items: list, answers: list, checks: list, k: int = 2) -> list[str]:

@@ -42,8 +42,13 @@ def load_model(path_or_id: str, device: str = "cpu", dtype: str = "auto") -> tup
     """``AutoModelForCausalLM`` + ``AutoTokenizer`` from a local directory or a hub id."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from azr.lora import model_kind
+
     local = Path(path_or_id).expanduser()
     source = str(local) if local.exists() else path_or_id
+    if local.exists() and model_kind(local) in ("lora", "lora-per-role"):
+        raise ModelLoadError(f"--model {path_or_id}: {local} holds LoRA adapters, not a model; make a full model "
+                             "with `azr export RUN_DIR --merge OUT` and pass OUT")
     if local.exists() and not (local / "config.json").is_file():
         raise ModelLoadError(f"--model {path_or_id}: {local} has no config.json (expected a save_pretrained folder)")
     try:

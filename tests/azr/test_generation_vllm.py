@@ -89,16 +89,17 @@ def test_missing_vllm_is_one_error_before_any_run_data(tiny_model_dir: Path, tmp
 @pytest.mark.parametrize(("override", "field_name"), [
     ("generation.top_p=0.95", "generation.top_p"),
     ("generation.top_k=20", "generation.top_k"),
-    ("model.lora.per_role=true", "model.lora.per_role"),
+    ("model.lora.enabled=true model.lora.per_role=true", "model.lora.per_role"),
     ("generation.vllm.max_model_len=1000", "generation.vllm.max_model_len"),
 ])  # fmt: skip
 def test_config_refuses_what_vllm_cannot_do(override: str, field_name: str):
     with pytest.raises(ConfigError, match=field_name.replace(".", r"\.")):
-        load_config(ROOT / "configs" / "qwen2.5-7b-vllm.yaml", [override])
+        load_config(ROOT / "configs" / "qwen2.5-7b-vllm.yaml", override.split())
 
 
 def test_config_rules_apply_to_vllm_only():
-    cfg = load_config(ROOT / "configs" / "tiny.yaml", ["generation.top_p=0.95", "model.lora.per_role=true"])
+    cfg = load_config(ROOT / "configs" / "tiny.yaml", ["generation.top_p=0.95", "model.lora.enabled=true",
+                                                     "model.lora.per_role=true"])
     assert cfg.generation.backend == "hf" and cfg.generation.top_p == 0.95
     with pytest.raises(ConfigError, match="generation.vllm.server_url: must be set"):
         load_config(ROOT / "configs" / "tiny.yaml", ["generation.backend=vllm", "generation.vllm.mode=server"])
