@@ -69,28 +69,39 @@ def save(c: Components, step: int) -> Path:
     """Rank 0 writes the checkpoint; other ranks hand it their RNG states and weight fingerprints.
 
     ``trainer_state.json`` records every rank's parameter fingerprint, so a multi-process run's
-    checkpoint says whether the replicas were identical when it was written."""
+    checkpoint says whether the replicas were identical when it was written. A model sharded with FSDP
+    has no replicas: every rank helps gather the full weights and optimizer state to rank 0, which
+    writes them as a single-process run would, and the fingerprint is that of the full weights."""
     from azr.distributed import parameter_fingerprint
 
     rngs = c.dist.gather(rng_state(c.rng))
-    fingerprints = c.dist.gather(parameter_fingerprint(c.model)) if c.dist.enabled else []
+    full: tuple[dict[str, Any], dict[str, Any]] | None = None
+    if c.dist.fsdp is not None:
+        from azr.fsdp import full_state
+
+        full = full_state(c.model, c.optimizer)
+        fingerprints = [parameter_fingerprint(c.model, full[0])] if c.dist.is_main else []
+    else:
+        fingerprints = c.dist.gather(parameter_fingerprint(c.model)) if c.dist.enabled else []
     final = checkpoints_dir(c.run_dir) / f"step-{step:06d}"
     if c.dist.is_main:
-        _write(c, step, final, rngs, fingerprints)
+        _write(c, step, final, rngs, fingerprints, full)
     c.dist.barrier()  # no rank moves on (or reads the checkpoint) before it is complete
     c.latest = str(final)
     return final
 
 
-def _write(c: Components, step: int, final: Path, rngs: list[dict[str, Any]], fingerprints: list[str]) -> None:
+def _write(c: Components, step: int, final: Path, rngs: list[dict[str, Any]], fingerprints: list[str],
+           full: tuple[dict[str, Any], dict[str, Any]] | None = None) -> None:
     root = checkpoints_dir(c.run_dir)
     root.mkdir(parents=True, exist_ok=True)
     tmp = root / f".tmp-step-{step:06d}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    c.model.save_pretrained(tmp / MODEL, safe_serialization=True)
+    weights, optimizer = full if full is not None else (None, c.optimizer.state_dict())
+    c.model.save_pretrained(tmp / MODEL, safe_serialization=True, state_dict=weights)
     c.tokenizer.save_pretrained(tmp / MODEL)
-    torch.save(c.optimizer.state_dict(), tmp / "optimizer.pt")
+    torch.save(optimizer, tmp / "optimizer.pt")  # FSDP: keyed by parameter name, else by index
     torch.save(c.scheduler.state_dict(), tmp / "scheduler.pt")
     torch.save(rngs[0], tmp / "rng.pt")
     for rank, state in enumerate(rngs[1:], start=1):
@@ -99,7 +110,9 @@ def _write(c: Components, step: int, final: Path, rngs: list[dict[str, Any]], fi
     save_config(c.cfg, tmp / "config.yaml")
     state = {"step": step, "format": FORMAT_VERSION, "time": time.time(), "buffer_tasks": len(c.buffer),
              "world_size": c.dist.world}
-    if fingerprints:
+    if full is not None:
+        state["fsdp"], state["fingerprint"] = True, fingerprints[0]
+    elif fingerprints:
         state["rank_fingerprints"] = fingerprints
     (tmp / STATE).write_text(json.dumps(state))
     if final.exists():

@@ -17,11 +17,12 @@ from typing import Any
 
 import torch
 
-from azr import checkpoint, lora
+from azr import checkpoint, fsdp, lora
 from azr.buffer.seeds import seed_buffer
 from azr.buffer.store import TaskBuffer
 from azr.config import Config, save_config
 from azr.distributed import Dist
+from azr.fsdp import ParallelismError
 from azr.generation import Generator, HFGenerator
 from azr.metrics import MetricsLogger
 from azr.tasks import register_task_type
@@ -69,9 +70,13 @@ def wrap_prompt(c: Components, user_text: str) -> str:
 
 def build_components(cfg: Config, dist: Dist | None = None) -> Components:
     """Every rank builds its model, generator and sandbox; rank 0 alone opens the buffer and writes files."""
-    dist = dist or Dist.from_env()
+    try:
+        dist = dist or Dist.from_env()
+    except ParallelismError as exc:
+        raise RunError(str(exc)) from None
     run_dir = Path(cfg.trainer.output_dir)
     check_generation_backend(cfg)  # a missing vLLM or server fails here, before the run directory exists
+    check_sharding(cfg, dist)
     if dist.is_main:
         ensure_writable(run_dir)
     if "induction" in cfg.tasks.types:  # the run's induction shape (inputs written / shown)
@@ -81,9 +86,20 @@ def build_components(cfg: Config, dist: Dist | None = None) -> Components:
     rng = random.Random(cfg.trainer.seed)
     random.seed(cfg.trainer.seed + dist.rank)
     torch.manual_seed(cfg.trainer.seed + dist.rank)  # each rank samples its own rollouts
-    tokenizer, model = load_policy(cfg, resume_from, dist.device)
-    dist.broadcast_parameters(model)  # replicas start identical whatever their initialisation did
-    generator = make_generator(cfg, model, tokenizer)
+    ref_model = None
+    if dist.fsdp is None:
+        tokenizer, model = load_policy(cfg, resume_from, dist.device)
+        dist.broadcast_parameters(model)  # replicas start identical whatever their initialisation did
+    else:  # FSDP: loaded on the CPU, each layer moves to the device as it is sharded (azr.fsdp.shard)
+        tokenizer, model = load_policy(cfg, resume_from, torch.device("cpu"))
+        if cfg.rl.kl_coef > 0:  # the frozen reference is sharded the same way
+            ref_model = copy.deepcopy(model).eval().requires_grad_(False)
+            fsdp.shard(ref_model, dist.fsdp, dist.device, dist.world)
+        try:
+            fsdp.shard(model, dist.fsdp, dist.device, dist.world)
+        except ParallelismError as exc:
+            raise RunError(str(exc)) from None
+    generator = make_generator(cfg, model, tokenizer, dist)
     sandbox = make_sandbox(cfg.sandbox.backend, workers=cfg.sandbox.workers, timeout_s=cfg.sandbox.timeout_s,
                            memory_mb=cfg.sandbox.memory_mb, address=cfg.sandbox.ray_address)
     buffer = open_buffer(cfg, run_dir, sandbox, resume_from if state is not None else None) if dist.is_main else None
@@ -91,15 +107,20 @@ def build_components(cfg: Config, dist: Dist | None = None) -> Components:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg))
     start_step = 0
     if state is not None:
-        optimizer.load_state_dict(state["optimizer"])
+        try:  # an FSDP checkpoint's optimizer state is keyed by parameter name, a data-parallel one by index
+            if dist.fsdp is not None:
+                fsdp.load_optimizer(model, optimizer, state["optimizer"])
+            else:
+                optimizer.load_state_dict(fsdp.by_index(state["optimizer"], fsdp.trainable_names(model)))
+        except ParallelismError as exc:
+            raise RunError(f"trainer.resume ({resume_from}): {exc}") from None
         scheduler.load_state_dict(state["scheduler"])
         start_step = int(state["trainer"]["step"])
         own = state["rng_ranks"].get(dist.rank)
         checkpoint.restore_rng(own if own is not None else state["rng"], rng)
         if own is None and dist.rank > 0:  # resumed with more ranks than saved: a fresh stream per rank
             torch.manual_seed(cfg.trainer.seed + 1000 * start_step + dist.rank)
-    ref_model = None
-    if cfg.rl.kl_coef > 0:  # LoRA: the policy itself with its adapters off (see lora.adapters_off)
+    if cfg.rl.kl_coef > 0 and ref_model is None:  # LoRA: the policy itself with its adapters off (see lora.adapters_off)
         ref_model = model if cfg.model.lora.enabled else copy.deepcopy(model).eval().requires_grad_(False)
     if dist.is_main:
         save_config(cfg, run_dir / "config.yaml")
@@ -145,7 +166,19 @@ def check_generation_backend(cfg: Config) -> None:
             raise RunError(str(exc)) from None
 
 
-def make_generator(cfg: Config, model: Any, tokenizer: Any) -> Generator:
+def check_sharding(cfg: Config, dist: Dist) -> None:
+    """What FSDP (azr.fsdp) cannot run with yet fails before anything is loaded."""
+    if dist.fsdp is None:
+        return
+    if cfg.model.lora.enabled:
+        raise RunError("model.lora.enabled: FSDP with LoRA is not supported yet; run LoRA data parallel "
+                       "(configs/accelerate/ddp.yaml) or train the full model under FSDP")
+    if cfg.generation.backend != "hf":
+        raise RunError(f"generation.backend: {cfg.generation.backend} with FSDP is not supported yet; use "
+                       "generation.backend=hf or run data parallel (configs/accelerate/ddp.yaml)")
+
+
+def make_generator(cfg: Config, model: Any, tokenizer: Any, dist: Dist | None = None) -> Generator:
     if cfg.generation.backend == "vllm":
         from azr.generation_vllm import VLLMUnavailable, make_vllm_generator
 
@@ -153,7 +186,9 @@ def make_generator(cfg: Config, model: Any, tokenizer: Any) -> Generator:
             return make_vllm_generator(cfg, model, tokenizer)
         except VLLMUnavailable as exc:
             raise RunError(str(exc)) from None
-    return HFGenerator(model, tokenizer, batch_size=cfg.generation.batch_size)
+    sharded = dist is not None and dist.fsdp is not None  # FSDP: the ranks generate in step
+    return HFGenerator(model, tokenizer, batch_size=cfg.generation.batch_size,
+                       max_over_ranks=(lambda n: int(dist.max(n))) if sharded else None)
 
 
 def ensure_writable(run_dir: Path) -> None:

@@ -18,6 +18,11 @@ completions by calling the model's body and applying the LM head only at complet
 ranks hold different numbers of micro-batches, which DDP's per-backward hooks would deadlock on. Each
 rank's loss is a partial sum of the global loss (one shared denominator), so summing gradients gives
 exactly the full-batch gradient.
+
+With an FSDP accelerate config (``configs/accelerate/fsdp.yaml``) the model is sharded instead of
+replicated (:mod:`azr.fsdp`): the same split of work, but FSDP reduce-scatters the gradients inside each
+backward, so :meth:`Dist.sum_gradients` has nothing to do, and every FSDP forward/backward is a
+collective that all ranks must run together (``Dist.map(..., every_rank=True)``).
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import torch
+
+from azr.fsdp import FsdpSettings, settings_from_env
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -45,6 +52,7 @@ class Dist:
     rank: int = 0
     world: int = 1
     device: torch.device = torch.device("cpu")
+    fsdp: FsdpSettings | None = None  # set: the model is sharded across the ranks (azr.fsdp)
 
     @property
     def is_main(self) -> bool:
@@ -56,14 +64,16 @@ class Dist:
 
     @classmethod
     def from_env(cls) -> Dist:
-        """Join the launcher's process group when there is one (``WORLD_SIZE`` > 1), else one process."""
+        """Join the launcher's process group when there is one (``WORLD_SIZE`` > 1), else one process.
+        Raises :class:`azr.fsdp.ParallelismError` for a launcher setting azr cannot run (DeepSpeed)."""
+        fsdp = settings_from_env()  # one process has nothing to shard: FSDP settings only matter for several
         if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
             device = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
             return cls(0, 1, device)
         from accelerate import PartialState
 
         state = PartialState(cpu=not torch.cuda.is_available())
-        return cls(state.process_index, state.num_processes, torch.device(state.device))
+        return cls(state.process_index, state.num_processes, torch.device(state.device), fsdp)
 
     # ---- collectives ---------------------------------------------------------------------------------
 
@@ -83,13 +93,14 @@ class Dist:
         torch.distributed.all_gather_object(out, obj)
         return out
 
-    def map(self, fn: Callable[[list[T]], Sequence[R]], items: Sequence[T]) -> list[R]:
+    def map(self, fn: Callable[[list[T]], Sequence[R]], items: Sequence[T], every_rank: bool = False) -> list[R]:
         """``fn(items)`` computed in shards: rank r runs ``fn`` on items r, r + world, ...; all ranks get
-        the full result in the order of ``items``. ``fn`` must return one result per item."""
+        the full result in the order of ``items``. ``fn`` must return one result per item.
+        ``every_rank``: ``fn`` runs collectives (FSDP forwards), so it runs even on an empty shard."""
         if not self.enabled:
             return list(fn(list(items)))
         mine = list(items[self.rank :: self.world])
-        local = list(fn(mine)) if mine else []
+        local = list(fn(mine)) if mine or every_rank else []
         if len(local) != len(mine):
             raise RuntimeError(f"Dist.map: {len(mine)} items gave {len(local)} results")
         shards = self.gather(local)
@@ -120,8 +131,9 @@ class Dist:
     def sum_gradients(self, params: Sequence[torch.nn.Parameter]) -> None:
         """All-reduce (sum) the gradients of ``params`` in flat buckets. A parameter that got a gradient
         on some rank but not this one counts 0 here; one that got none anywhere keeps ``None``, so the
-        optimiser skips it exactly as a single process would (per-role adapters rely on this)."""
-        if not self.enabled:
+        optimiser skips it exactly as a single process would (per-role adapters rely on this).
+        Under FSDP the backward passes already reduce-scattered (summed) the gradients: nothing to do."""
+        if not self.enabled or self.fsdp is not None:
             return
         present = torch.tensor([p.grad is not None for p in params], dtype=torch.int32)
         torch.distributed.all_reduce(present, op=torch.distributed.ReduceOp.SUM)
@@ -164,10 +176,12 @@ def _all_reduce_flat(tensors: list[torch.Tensor]) -> None:
             offset += t.numel()
 
 
-def parameter_fingerprint(module: torch.nn.Module) -> str:
-    """SHA-256 of every parameter's bytes, in name order: equal fingerprints mean identical weights."""
+def parameter_fingerprint(module: torch.nn.Module, weights: dict[str, torch.Tensor] | None = None) -> str:
+    """SHA-256 of every parameter's bytes, in name order: equal fingerprints mean identical weights.
+    ``weights``: take each parameter's value from this (full) state dict instead (a sharded model)."""
     h = hashlib.sha256()
-    for name, p in sorted(module.named_parameters(), key=lambda kv: kv[0]):
+    named = [(n, weights[n] if weights is not None else p) for n, p in module.named_parameters()]
+    for name, p in sorted(named, key=lambda kv: kv[0]):
         h.update(name.encode())
         h.update(p.detach().to("cpu").contiguous().view(torch.uint8).numpy().tobytes())
     return h.hexdigest()

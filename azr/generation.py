@@ -11,7 +11,7 @@ exact behaviour-policy log-prob whenever ``top_p == 1`` and ``top_k == 0`` (the 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
@@ -163,10 +163,15 @@ class HFGenerator:
     """
 
     def __init__(
-        self, model: Any, tokenizer: Any, batch_size: int = 8, add_special_tokens: bool = True
+        self, model: Any, tokenizer: Any, batch_size: int = 8, add_special_tokens: bool = True,
+        max_over_ranks: Callable[[int], int] | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"HFGenerator.batch_size: must be >= 1, got {batch_size}")
+        # A model sharded across ranks (FSDP) all-gathers in every forward, so the ranks must step
+        # together: ``max_over_ranks`` (a collective) pads each call to the busiest rank's number of
+        # ``generate`` calls, and each call keeps stepping until every rank is done (``synced_gpus``).
+        self.max_over_ranks = max_over_ranks
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size
@@ -218,10 +223,18 @@ class HFGenerator:
         results: list[list[Generation | None]] = [[None] * p.n for p in per_prompt]
         was_training = self.model.training
         self.model.eval()
+        # FSDP's all-gathers write into parameter storage that autograd sees later: no inference mode
+        no_grad = torch.no_grad if self.max_over_ranks is not None else torch.inference_mode
         try:
+            calls = sum(-(-len(self._jobs(members, per_prompt)) // self.batch_size) for members in groups.values())
+            # agreed on before any rank generates: the count is itself a collective
+            padding = self.max_over_ranks(calls) - calls if self.max_over_ranks is not None else 0
             for shared, members in groups.items():
-                with torch.inference_mode(), _seeded(shared.seed, self.model.device):
+                with no_grad(), _seeded(shared.seed, self.model.device):
                     self._generate_group(members, encoded, per_prompt, results, adapters)
+            with no_grad():
+                for _ in range(padding):  # outputs discarded
+                    self._generate_batch([[self.pad_token_id]], SamplingParams(max_new_tokens=1, temperature=0))
         finally:
             self.model.train(was_training)
         for i, row in enumerate(results):
@@ -235,7 +248,7 @@ class HFGenerator:
     def _generate_group(self, members: list[int], encoded: list[list[int]], per_prompt: list[SamplingParams],
                         results: list[list[Generation | None]], adapters: list[str] | None) -> None:
         """Generate every sample of the prompts ``members`` (same sampling, any caps), longest first."""
-        jobs = [(i, j) for i in members for j in range(1 if per_prompt[i].greedy else per_prompt[i].n)]
+        jobs = self._jobs(members, per_prompt)
         jobs.sort(key=lambda job: -len(encoded[job[0]]))  # stable: samples of a prompt stay adjacent
         for start in range(0, len(jobs), self.batch_size):
             chunk = jobs[start : start + self.batch_size]
@@ -244,6 +257,11 @@ class HFGenerator:
             gens = self._generate_batch([encoded[i] for i, _ in chunk], per_prompt[chunk[0][0]], caps, names)
             for (i, j), gen in zip(chunk, gens, strict=True):
                 results[i][j] = gen
+
+    @staticmethod
+    def _jobs(members: list[int], per_prompt: list[SamplingParams]) -> list[tuple[int, int]]:
+        """(prompt, sample) pairs to generate: greedy prompts once (their samples are copies)."""
+        return [(i, j) for i in members for j in range(1 if per_prompt[i].greedy else per_prompt[i].n)]
 
     def _generation_config(self, params: SamplingParams) -> Any:
         from transformers import GenerationConfig
@@ -295,6 +313,7 @@ class HFGenerator:
             logits_processor=LogitsProcessorList([recorder]),
             stopping_criteria=criteria,
             tokenizer=self.tokenizer if params.stop else None,
+            synced_gpus=self.max_over_ranks is not None,
             **routing,
         )
         new_tokens = sequences[:, width:]
@@ -432,10 +451,16 @@ def _completion_logits(model: Any, input_ids: torch.Tensor, attention_mask: torc
 
     The output layer is applied to the gathered hidden states, not to every position (prompts are
     most of a sequence, and the vocabulary projection is the most expensive layer of a small model).
-    Models that post-process their logits (soft-capping, logit scales) or that hide their body behind
-    a wrapper take the plain full forward pass. A peft model is unwrapped to its transformers model:
-    LoRA layers sit inside it, so the active adapter (or ``disable_adapter()``) still applies.
+    Models that post-process their logits (soft-capping, logit scales), that hide their body behind
+    a wrapper, or that are sharded with FSDP take the plain full forward pass. A peft model is unwrapped
+    to its transformers model: LoRA layers sit inside it, so the active adapter (or
+    ``disable_adapter()``) still applies.
     """
+    from azr.fsdp import is_sharded
+
+    if is_sharded(model):  # FSDP: only the root's forward gathers the embeddings, final norm and LM head
+        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
+        return logits.gather(1, index.unsqueeze(-1).expand(-1, -1, logits.shape[-1]))
     unwrap = getattr(model, "get_base_model", None)  # peft's PeftModel; plain transformers models lack it
     if callable(unwrap):
         model = unwrap()

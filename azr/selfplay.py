@@ -285,7 +285,8 @@ def generate(c: Components, requests: list[Request]) -> list[list[Generation]]:
                                  top_k=g.top_k, n=r.n, stop=tuple(g.stop)) for r in reqs]
         return c.generator.generate([r.prompt for r in reqs], params, roles=[r.role for r in reqs])
 
-    return c.dist.map(local, requests) if requests else []
+    # FSDP: every rank takes part in every forward, even with nothing of its own to generate
+    return c.dist.map(local, requests, every_rank=c.dist.fsdp is not None) if requests else []
 
 
 class Timer:
@@ -322,7 +323,8 @@ def ppo_update(c: Components, samples: list[Sample], advantages: torch.Tensor) -
     """PPO-clip over all samples: micro-batches accumulate into one optimiser step per epoch.
 
     Each rank back-propagates every ``world``-th sample (longest first); the loss shares one denominator
-    over all samples, so the summed gradients across ranks are the full-batch gradient."""
+    over all samples, so the summed gradients across ranks are the full-batch gradient. Under FSDP every
+    forward/backward is a collective: a rank with fewer micro-batches pads with zero-weight ones."""
     cfg = c.cfg.rl
     usable = [k for k, s in enumerate(samples) if s.completion_ids]
     if not usable:
@@ -338,9 +340,13 @@ def ppo_update(c: Components, samples: list[Sample], advantages: torch.Tensor) -
     params = lora.trainable_parameters(c.model)  # every adapter (per-role: both), else all weights
     model, sums, tokens, ratio_max, grad_norm = c.model, Counter(), 0.0, 0.0, 0.0
     per_role = lora.role_adapters(model) is not None
+    batches: list[list[int] | None] = list(micro_batches(samples, order, cfg.micro_batch_size, by_role=per_role))
+    if c.dist.fsdp is not None:  # None: a zero-weight pass over one sample, only to join the collectives
+        batches += [None] * (int(c.dist.max(len(batches))) - len(batches))
     model.train()
     for _epoch in range(cfg.ppo_epochs):
-        for idx in micro_batches(samples, order, cfg.micro_batch_size, by_role=per_role):
+        for micro in batches:
+            idx = micro if micro is not None else usable[:1]
             batch = [samples[k] for k in idx]
             lora.use_role(model, batch[0].role)  # per-role LoRA: this role's adapter alone runs and trains
             prompts, completions = [s.prompt_ids for s in batch], [s.completion_ids for s in batch]
@@ -359,7 +365,9 @@ def ppo_update(c: Components, samples: list[Sample], advantages: torch.Tensor) -
                                 clip_eps_low=cfg.clip_eps, clip_eps_high=cfg.clip_eps_high, dual_clip=cfg.dual_clip,
                                 aggregation=cfg.loss_aggregation, denominator=denominator, logp_ref=ref,
                                 kl_coef=cfg.kl_coef, entropy=entropy, entropy_coef=cfg.entropy_coef)
-            out.loss.backward()
+            (out.loss if micro is not None else out.loss * 0.0).backward()
+            if micro is None:
+                continue
             # Losses of micro-batches are partial sums of the full-batch loss (shared denominator):
             # add them up. Per-token ratios are averaged weighted by their token counts.
             n_tok = float(mask.sum())
@@ -373,7 +381,8 @@ def ppo_update(c: Components, samples: list[Sample], advantages: torch.Tensor) -
             tokens += n_tok
         c.dist.sum_gradients(params)
         if cfg.grad_clip:
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip))
+            norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+            grad_norm = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)  # FSDP: a DTensor
         c.optimizer.step()
         c.scheduler.step()
         c.optimizer.zero_grad(set_to_none=True)
