@@ -333,6 +333,31 @@ def _tail(prog: list, labels: dict[str, int]) -> None:
         prog.append((_RET, 0, 0, ret))
 
 
+def _dispatch(prog: list, labels: dict[str, int], cases: dict[int, str]) -> None:
+    """Append a binary search on the syscall number (already loaded) that jumps to the label
+    ``cases[nr]``, or to "allow" for any other number.
+
+    Why not a chain of comparisons: on attach the kernel replays the filter for every syscall
+    number (to cache the always-allowed ones), and the job stage is attached once per job, so the
+    path length is paid ~450 times per job (a chain of 20 cost ~30 us more than this search).
+    """
+    keys = sorted(cases)
+
+    def emit(lo: int, hi: int) -> None:  # keys[lo:hi], hi > lo
+        if hi - lo <= 2:
+            for i in range(lo, hi):
+                prog.append((_JEQ, cases[keys[i]], "allow" if i == hi - 1 else 0, keys[i]))
+            return
+        mid = (lo + hi) // 2
+        upper = f"nr>={keys[mid]}"
+        prog.append((_JGE, upper, 0, keys[mid]))
+        emit(lo, mid)
+        labels[upper] = len(prog)
+        emit(mid, hi)
+
+    emit(0, len(keys))
+
+
 def seccomp_program(stage: str = "all") -> bytes:
     """Assemble a BPF filter for this architecture (raises IsolationError if unsupported).
 
@@ -355,14 +380,13 @@ def seccomp_program(stage: str = "all") -> bytes:
     prog.append((_LD_ABS_W, 0, 0, 0))  # syscall number
     if MACHINE == "x86_64" and stage != "job":
         prog.append((_JGE, "kill", 0, 0x40000000))  # x32 ABI
-    prog += [(_JEQ, "eperm", 0, nr) for nr in denied]
+    cases = dict.fromkeys(denied, "eperm")
     if stage != "zygote":
-        prog += [(_JEQ, "enosys", 0, _CLONE3), (_JEQ, "clone", 0, _CLONE[MACHINE]),
-                 (_JEQ, "prlimit", 0, _PRLIMIT64[MACHINE])]
+        cases.update({_CLONE3: "enosys", _CLONE[MACHINE]: "clone", _PRLIMIT64[MACHINE]: "prlimit"})
     if stage != "job":
-        prog.append((_JEQ, "socket", 0, _SOCKET[MACHINE]))
-    prog.append((_RET, 0, 0, _RET_ALLOW))
+        cases[_SOCKET[MACHINE]] = "socket"
     labels: dict[str, int] = {}
+    _dispatch(prog, labels, cases)
     if stage != "zygote":
         labels["clone"] = len(prog)
         prog += [(_LD_ABS_W, 0, 0, 16), (_JSET, "allow", "eperm", CLONE_THREAD)]

@@ -114,6 +114,7 @@ class _Worker:
         self.rfd = self.proc.stdout.fileno()
         self.rbuf = bytearray()
         self.wbuf = bytearray()
+        self.write_registered = False  # wfd is in the selector while wbuf holds unsent bytes
         self.inflight: deque[tuple[int, Job, float]] = deque()  # (job index, job, time sent)
         self.last_progress = time.monotonic()
         self.hello: dict = self._read_hello()
@@ -219,6 +220,7 @@ class Sandbox:
         self._env = {"PYTHONHASHSEED": "0", "MALLOC_ARENA_MAX": "2", "OMP_NUM_THREADS": "1",
                      "OPENBLAS_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LD_BIND_NOW": "1"}
         self._lock = threading.Lock()
+        self._chunk = bytearray(1 << 20)  # read buffer for replies, reused by every call (under _lock)
         self._closed = False
         self._restarts = 0
         self._workers: list[_Worker] = []
@@ -297,44 +299,43 @@ class Sandbox:
             w.kill()
 
     def _frame(self, idx: int, job: Job) -> bytes:
-        return protocol.json_frame({
-            "id": idx, "program": job.program, "exprs": list(job.exprs), "seed": int(job.seed),
-            "timeout_s": job.timeout_s, "mode": job.mode, "capture": job.capture_output,
-            "filename": job.filename, "max_value_chars": self.max_value_chars,
-        })
+        return protocol.job_frame(idx, job.program, job.exprs, int(job.seed), job.timeout_s, job.mode,
+                                  job.capture_output, job.filename, self.max_value_chars)
 
     def _run(self, jobs: list[Job]) -> list[Result]:
         results: list[Result | None] = [None] * len(jobs)
         pending: deque[int] = deque(range(len(jobs)))
         remaining = len(jobs)
         sel = selectors.DefaultSelector()
+        chunk, chunk_view = self._chunk, memoryview(self._chunk)
         for w in self._workers:
             sel.register(w.rfd, selectors.EVENT_READ, w)
         try:
             while remaining:
                 for w in self._workers:
-                    while pending and len(w.inflight) < PIPELINE_DEPTH:
-                        idx = pending.popleft()
-                        if not w.inflight:
-                            w.last_progress = time.monotonic()
-                        w.inflight.append((idx, jobs[idx], time.monotonic()))
-                        w.wbuf += self._frame(idx, jobs[idx])
-                    self._flush(w, sel)
+                    if pending and len(w.inflight) < PIPELINE_DEPTH:
+                        while pending and len(w.inflight) < PIPELINE_DEPTH:
+                            idx = pending.popleft()
+                            if not w.inflight:
+                                w.last_progress = time.monotonic()
+                            w.inflight.append((idx, jobs[idx], time.monotonic()))
+                            w.wbuf += self._frame(idx, jobs[idx])
+                        self._flush(w, sel)
                 for key, _events in sel.select(timeout=0.5):
                     w = key.data
                     if key.fd == w.wfd:
                         self._flush(w, sel)
                         continue
-                    try:
-                        chunk = os.read(w.rfd, 1 << 20)
+                    try:  # into a reused buffer: a fresh 1 MiB bytes per read costs mmap+mremap+munmap
+                        n = os.readv(w.rfd, [chunk])
                     except BlockingIOError:
                         continue
                     except OSError:
-                        chunk = b""
-                    if not chunk:
+                        n = 0
+                    if not n:
                         remaining -= self._replace(w, sel, results, pending, "worker died")
                         continue
-                    w.rbuf += chunk
+                    w.rbuf += chunk_view[:n]
                     for reply in w.frames():
                         idx, job, _sent = w.inflight.popleft()
                         results[idx] = self._result(reply, w.index)
@@ -362,11 +363,12 @@ class Sandbox:
                 pass
             except OSError:
                 w.wbuf.clear()  # the worker is gone; the read side will notice
-        registered = w.wfd in sel.get_map()
-        if w.wbuf and not registered:
+        if w.wbuf and not w.write_registered:
             sel.register(w.wfd, selectors.EVENT_WRITE, w)
-        elif not w.wbuf and registered:
+            w.write_registered = True
+        elif not w.wbuf and w.write_registered:
             sel.unregister(w.wfd)
+            w.write_registered = False
 
     def _replace(self, w: _Worker, sel: selectors.BaseSelector, results: list, pending: deque,
                  why: str, running: bool = True) -> int:
