@@ -31,6 +31,7 @@ import values
 
 NOBODY = 65534
 MAX_RESULT_BYTES = 64 * 1024 * 1024
+PIPE_READ = 1 << 16  # a pipe holds 64 KiB: larger reads only allocate more
 OUTPUT_FILE_LIMIT = 16 * 1024 * 1024
 
 
@@ -271,7 +272,7 @@ class Zygote:
         """Collect the child's result and exit status; SIGKILL it at the deadline or on overflow."""
         chunks: list[bytes] = []
         size = 0
-        timed_out = cut = exited = False
+        timed_out = cut = exited = r_done = False
         pidfd = os.pidfd_open(pid)  # Linux >= 5.3
         poller = select.poll()
         poller.register(r, select.POLLIN)
@@ -289,9 +290,10 @@ class Zygote:
                 if fd == pidfd:
                     exited = True
                     continue
-                b = os.read(r, 1 << 20)
+                b = os.read(r, PIPE_READ)
                 if not b:
                     poller.unregister(r)
+                    r_done = True
                     continue
                 chunks.append(b)
                 size += len(b)
@@ -302,10 +304,10 @@ class Zygote:
             os.killpg(pid, signal.SIGKILL)
         except OSError:
             pass
-        if exited:  # whatever is left in the pipe is all there is; never wait on a leftover holder
+        if exited and not r_done:  # what is left in the pipe is all there is; never wait on a leftover holder
             os.set_blocking(r, False)
             try:
-                while (b := os.read(r, 1 << 20)) and size <= MAX_RESULT_BYTES:
+                while (b := os.read(r, PIPE_READ)) and size <= MAX_RESULT_BYTES:
                     chunks.append(b)
                     size += len(b)
             except BlockingIOError:
