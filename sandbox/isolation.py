@@ -89,7 +89,8 @@ _raw_syscall.restype = ctypes.c_long
 
 
 class PreparedCall:
-    """A system call whose ctypes arguments are built once in the zygote and issued in each child."""
+    """A system call whose ctypes arguments (``c_long``: what ``syscall(2)`` takes) are built once
+    in the zygote and issued in each child through :data:`_raw_syscall`."""
 
     def __init__(self, what: str, name: str, *args: int) -> None:
         self.what = what
@@ -108,7 +109,7 @@ def prctl(option: int, a2: int = 0, a3: int = 0, a4: int = 0, a5: int = 0) -> in
 def prctl_call(option: int, arg: int) -> Callable[[], object]:
     """``prctl(option, arg)`` prepared for a child (a plain call where the syscall number is unknown)."""
     try:
-        return PreparedCall(f"prctl({option})", "prctl", option, arg)
+        return PreparedCall(f"prctl({option})", "prctl", option, arg, 0, 0, 0)
     except IsolationError:
         return lambda: prctl(option, arg)
 
@@ -417,4 +418,5 @@ class SeccompFilter:
 
     def load_call(self) -> PreparedCall:
         """``load()`` prepared for a child; valid while this filter object lives."""
-        return PreparedCall("seccomp load", "prctl", PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(self._prog))
+        return PreparedCall("seccomp load", "prctl", PR_SET_SECCOMP, SECCOMP_MODE_FILTER,
+                            ctypes.addressof(self._prog), 0, 0)

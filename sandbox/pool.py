@@ -313,13 +313,15 @@ class Sandbox:
         try:
             while remaining:
                 for w in self._workers:
-                    if pending and len(w.inflight) < PIPELINE_DEPTH:
-                        while pending and len(w.inflight) < PIPELINE_DEPTH:
-                            idx = pending.popleft()
-                            if not w.inflight:
-                                w.last_progress = time.monotonic()
-                            w.inflight.append((idx, jobs[idx], time.monotonic()))
-                            w.wbuf += self._frame(idx, jobs[idx])
+                    sent = False
+                    while pending and len(w.inflight) < PIPELINE_DEPTH:
+                        idx = pending.popleft()
+                        if not w.inflight:
+                            w.last_progress = time.monotonic()
+                        w.inflight.append((idx, jobs[idx], time.monotonic()))
+                        w.wbuf += self._frame(idx, jobs[idx])
+                        sent = True
+                    if sent:
                         self._flush(w, sel)
                 for key, _events in sel.select(timeout=0.5):
                     w = key.data

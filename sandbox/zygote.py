@@ -257,7 +257,8 @@ class Zygote:
         output = [b"", b""]
         if capture:
             cap = int(self.cfg["max_output_bytes"])
-            for i, (fd, truncated) in enumerate(((out_fd, protocol.STDOUT_TRUNCATED), (err_fd, protocol.STDERR_TRUNCATED))):
+            streams = ((out_fd, protocol.STDOUT_TRUNCATED), (err_fd, protocol.STDERR_TRUNCATED))
+            for i, (fd, truncated) in enumerate(streams):
                 size = os.fstat(fd).st_size
                 os.lseek(fd, 0, os.SEEK_SET)
                 output[i] = os.read(fd, cap) if size else b""
@@ -320,8 +321,8 @@ class Zygote:
         """Empty the scratch for the next job; False when that failed (then this worker retires).
         Everything in it belongs to our uid, so modes a job set are undone with chmod first."""
         try:
-            # The job (every thread of it) is gone: nothing writes here until the next fork, so an
-            # empty listing needs no second look.
+            # The job is dead and reaped: an empty listing needs no second look (the second one
+            # checks that a wipe worked).
             emptied = True
             if os.listdir(self.scratch):
                 _wipe(self.scratch)
