@@ -7,12 +7,13 @@ forks a child that applies the per-job layers (rlimits, uid drop, Landlock, secc
 with fresh globals and reseeded ``random``, and reports a canonical result. The zygote itself never
 runs job code, so every child starts from the same pristine state.
 
-Protocol on stdin/stdout: frames of a 4-byte big-endian length followed by UTF-8 JSON.
+Protocol on stdin/stdout: see :mod:`protocol` (JSON jobs in, binary replies out).
 Stdlib only (run without site-packages).
 """
 
 from __future__ import annotations
 
+import builtins
 import gc
 import json
 import os
@@ -20,48 +21,18 @@ import resource
 import select
 import signal
 import stat
-import struct
 import sys
 import time
+from collections.abc import Callable
 
-import isolation  # sibling module (the zygote runs with its own directory on sys.path)
+import isolation  # sibling modules (the zygote runs with its own directory on sys.path)
+import protocol
 import values
 
 NOBODY = 65534
 MAX_RESULT_BYTES = 64 * 1024 * 1024
+PIPE_READ = 1 << 16  # a pipe holds 64 KiB: larger reads only allocate more
 OUTPUT_FILE_LIMIT = 16 * 1024 * 1024
-
-
-# ----------------------------------------------------------------------------------------------
-# framing
-
-
-def read_exact(fd: int, n: int) -> bytes | None:
-    chunks, got = [], 0
-    while got < n:
-        b = os.read(fd, n - got)
-        if not b:
-            return None
-        chunks.append(b)
-        got += len(b)
-    return b"".join(chunks)
-
-
-def read_frame(fd: int) -> dict | None:
-    head = read_exact(fd, 4)
-    if head is None:
-        return None
-    body = read_exact(fd, struct.unpack(">I", head)[0])
-    return None if body is None else json.loads(body)
-
-
-def write_frame(fd: int, obj: dict) -> None:
-    data = json.dumps(obj, ensure_ascii=False).encode("utf-8", "surrogatepass")
-    data = struct.pack(">I", len(data)) + data
-    view = memoryview(data)
-    while view:
-        n = os.write(fd, view)
-        view = view[n:]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -77,6 +48,13 @@ class Zygote:
         self.ruleset_fd: int | None = None
         self.seccomp: isolation.SeccompFilter | None = None
         self.devnull = -1
+        # The child's layers as ready-made calls: building them here keeps that work (and the pages
+        # it writes) out of every job.
+        self.pdeathsig: Callable[[], object] = lambda: None
+        self.landlock_call: Callable[[], object] | None = None
+        self.seccomp_call: Callable[[], object] | None = None
+        self.rlimits: dict[int, tuple] = {}
+        self.reseed: Callable[[int], None] = lambda seed: None
 
     def note(self, name: str, active: bool | None, detail: str = "") -> None:
         """Record a layer: active True/False, or None when it does not apply on this host."""
@@ -102,6 +80,13 @@ class Zygote:
                     __import__(mod)
                 except ImportError:
                     pass
+            import random
+
+            # Jobs run with seed 0 unless told otherwise (AZR's checks do), so the zygote holds
+            # the seed-0 state and such a job skips random.seed. The zygote never draws from
+            # ``random`` afterwards.
+            random.seed(0)
+            self.reseed = random.seed
         finally:
             os.register_at_fork = register_at_fork
         if "threading" in sys.modules:
@@ -205,6 +190,11 @@ class Zygote:
         elif "pid-ns" not in self.layers:
             self.note("pid-ns", False, "no namespaces")
         self.devnull = os.open("/dev/null", os.O_RDWR)
+        self.pdeathsig = isolation.prctl_call(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
+        if self.ruleset_fd is not None:
+            self.landlock_call = isolation.landlock_restrict_call(self.ruleset_fd)
+        if self.seccomp is not None:
+            self.seccomp_call = self.seccomp.load_call()
         gc.collect()
         gc.freeze()  # keep the zygote's objects out of the children's collections (faster, less COW)
 
@@ -225,30 +215,31 @@ class Zygote:
     # serving
 
     def serve(self) -> None:
-        write_frame(1, {"hello": True, "pid": os.getpid(), "layers": self.layers})
+        protocol.write_frame(1, {"hello": True, "pid": os.getpid(), "layers": self.layers})
         while True:
-            job = read_frame(0)
+            job = protocol.read_frame(0)
             if job is None:
                 os._exit(0)
-            result = self.run_job(job)
-            result["id"] = job.get("id")
-            write_frame(1, result)
-            del job, result
+            reply = self.run_job(job)
+            protocol.write_all(1, reply)
+            del job, reply
 
-    def run_job(self, job: dict) -> dict:
+    def run_job(self, job: dict) -> bytes:
+        """Run one job in a fresh child; the reply frame for the pool."""
         timeout = float(job.get("timeout_s") or self.cfg["timeout_s"])
         capture = bool(job.get("capture"))
         out_fd = err_fd = -1
         if capture:
             out_fd = os.memfd_create("stdout", os.MFD_CLOEXEC)
             err_fd = os.memfd_create("stderr", os.MFD_CLOEXEC)
+        limits = self.job_rlimits(timeout)
         r, w = os.pipe2(os.O_CLOEXEC)
         start = time.perf_counter()
         pid = os.fork()
         if pid == 0:
             try:
                 os.close(r)
-                self.child(job, w, out_fd, err_fd, timeout)
+                self.child(job, w, out_fd, err_fd, limits)
             except BaseException as exc:  # noqa: BLE001 - a layer failed: report it, never run the job
                 msg = json.dumps({"status": "error", "values": [],
                                   "error": f"SandboxSetupError: {type(exc).__name__}: {exc}"})
@@ -262,26 +253,27 @@ class Zygote:
         status, data, timed_out, cut = self.supervise(pid, r, start + timeout)
         duration = time.perf_counter() - start
         os.close(r)
-        result = self.classify(status, data, timed_out, cut)
-        result["duration_s"] = duration
+        flags = (protocol.TIMED_OUT if timed_out else 0) | (protocol.CUT if cut else 0)
+        output = [b"", b""]
         if capture:
             cap = int(self.cfg["max_output_bytes"])
-            for name, fd in (("stdout", out_fd), ("stderr", err_fd)):
+            streams = ((out_fd, protocol.STDOUT_TRUNCATED), (err_fd, protocol.STDERR_TRUNCATED))
+            for i, (fd, truncated) in enumerate(streams):
                 size = os.fstat(fd).st_size
                 os.lseek(fd, 0, os.SEEK_SET)
-                raw = os.read(fd, cap) if size else b""
-                result[name] = raw.decode("utf-8", "replace")
-                result[name + "_truncated"] = size > cap
+                output[i] = os.read(fd, cap) if size else b""
+                flags |= truncated if size > cap else 0
                 os.close(fd)
         if not self.clean_scratch():
-            result["retire"] = True  # the pool replaces this worker: a fresh one has a fresh scratch
-        return result
+            flags |= protocol.RETIRE  # the pool replaces this worker: a fresh one has a fresh scratch
+        job_id = job.get("id")
+        return protocol.reply_frame(job_id if isinstance(job_id, int) else -1, status, flags, duration, data, *output)
 
     def supervise(self, pid: int, r: int, deadline: float) -> tuple[int, bytes, bool, bool]:
         """Collect the child's result and exit status; SIGKILL it at the deadline or on overflow."""
         chunks: list[bytes] = []
         size = 0
-        timed_out = cut = exited = False
+        timed_out = cut = exited = r_done = False
         pidfd = os.pidfd_open(pid)  # Linux >= 5.3
         poller = select.poll()
         poller.register(r, select.POLLIN)
@@ -299,9 +291,10 @@ class Zygote:
                 if fd == pidfd:
                     exited = True
                     continue
-                b = os.read(r, 1 << 20)
+                b = os.read(r, PIPE_READ)
                 if not b:
                     poller.unregister(r)
+                    r_done = True
                     continue
                 chunks.append(b)
                 size += len(b)
@@ -312,10 +305,10 @@ class Zygote:
             os.killpg(pid, signal.SIGKILL)
         except OSError:
             pass
-        if exited:  # whatever is left in the pipe is all there is; never wait on a leftover holder
+        if exited and not r_done:  # what is left in the pipe is all there is; never wait on a leftover holder
             os.set_blocking(r, False)
             try:
-                while (b := os.read(r, 1 << 20)) and size <= MAX_RESULT_BYTES:
+                while (b := os.read(r, PIPE_READ)) and size <= MAX_RESULT_BYTES:
                     chunks.append(b)
                     size += len(b)
             except BlockingIOError:
@@ -324,92 +317,81 @@ class Zygote:
         _, status = os.waitpid(pid, 0)
         return status, b"".join(chunks), timed_out, cut
 
-    def classify(self, status: int, data: bytes, timed_out: bool, cut: bool) -> dict:
-        if timed_out:
-            return {"status": "timeout", "values": [], "error": "wall-clock timeout"}
-        if cut:
-            return {"status": "error", "values": [], "error": "ResultTooLarge: job result over the size cap"}
-        if os.WIFSIGNALED(status):
-            sig = os.WTERMSIG(status)
-            if sig == signal.SIGXCPU:
-                return {"status": "timeout", "values": [], "error": "CPU time limit"}
-            return {"status": "killed", "values": [], "error": f"killed by signal {signal.Signals(sig).name}"}
-        code = os.WEXITSTATUS(status)
-        try:  # the bytes come from the job: any failure to parse them is the job's error
-            msg = json.loads(data) if data else None
-        except Exception:  # noqa: BLE001 - ValueError, RecursionError, MemoryError...
-            msg = None
-        if not isinstance(msg, dict) or msg.get("status") not in ("ok", "error", "memory"):
-            return {"status": "error", "values": [], "error": f"SystemExit: job ended without a result (exit code {code})"}
-        vals = msg.get("values")
-        if not isinstance(vals, list) or not all(isinstance(v, str) for v in vals):
-            return {"status": "error", "values": [], "error": "ProtocolError: malformed result"}
-        err = msg.get("error")
-        return {"status": msg["status"], "values": vals, "error": err if isinstance(err, str) else None}
-
     def clean_scratch(self) -> bool:
         """Empty the scratch for the next job; False when that failed (then this worker retires).
         Everything in it belongs to our uid, so modes a job set are undone with chmod first."""
         try:
+            # The job is dead and reaped: an empty listing needs no second look (the second one
+            # checks that a wipe worked).
+            emptied = True
             if os.listdir(self.scratch):
                 _wipe(self.scratch)
+                emptied = not os.listdir(self.scratch)
             # Nothing about the scratch itself may carry a message to the next job either.
             os.chmod(self.scratch, 0o700)
             os.utime(self.scratch, (0, 0))
             for name in os.listxattr(self.scratch):
                 os.removexattr(self.scratch, name)
-            return not os.listdir(self.scratch)
+            return emptied
         except Exception:  # noqa: BLE001 - never let cleanup take the worker down
             return False
 
     # ------------------------------------------------------------------------------------------
     # the child: per-job layers, then the job
 
-    def child(self, job: dict, w: int, out_fd: int, err_fd: int, timeout: float) -> None:
+    def job_rlimits(self, timeout: float) -> tuple:
+        """The per-job rlimits as ``(resource, (soft, hard))`` pairs, built once per CPU limit."""
+        cpu = int(timeout) + 1
+        limits = self.rlimits.get(cpu)
+        if limits is None:
+            if len(self.rlimits) > 64:
+                self.rlimits.clear()
+            mem = self.base_vsz + (int(self.cfg["memory_mb"]) << 20)
+            limits = self.rlimits[cpu] = tuple((which, (value, value)) for which, value in (
+                (resource.RLIMIT_AS, mem),
+                (resource.RLIMIT_DATA, mem),
+                (resource.RLIMIT_CPU, cpu),
+                (resource.RLIMIT_FSIZE, OUTPUT_FILE_LIMIT),
+                (resource.RLIMIT_NOFILE, 64),
+                (resource.RLIMIT_CORE, 0),
+                (resource.RLIMIT_MEMLOCK, 0),
+                (resource.RLIMIT_MSGQUEUE, 0),
+                (resource.RLIMIT_NPROC, 4096),  # threads count here too; the pids cgroup is the tight bound
+            ))
+        return limits
+
+    def child(self, job: dict, w: int, out_fd: int, err_fd: int, limits: tuple) -> None:
+        capture = out_fd >= 0
         zygote = os.getppid()
         os.setsid()  # own session and process group: a job's kill(0, ...) reaches only itself
+        self.pdeathsig()  # the job dies with its zygote
+        if os.getppid() != zygote:
+            os._exit(71)
         if self.proc_fd >= 0:  # first in line for the OOM killer
             fd = os.open("self/oom_score_adj", os.O_WRONLY, dir_fd=self.proc_fd)
             os.write(fd, b"1000")
             os.close(fd)
-            os.close(self.proc_fd)
+        if self.landlock_call is not None:
+            self.landlock_call()
+        # stdin /dev/null, stdout/stderr captured or /dev/null, the result pipe, and nothing else
+        # (the Landlock ruleset and the /proc handle included).
         os.dup2(self.devnull, 0)
-        os.dup2(out_fd if out_fd >= 0 else self.devnull, 1)
-        os.dup2(err_fd if err_fd >= 0 else self.devnull, 2)
-        _close_all_but({0, 1, 2, w} | ({self.ruleset_fd} if self.ruleset_fd is not None else set()))
-        mem = int(self.cfg["memory_mb"]) << 20
-        cpu = int(timeout) + 1
-        limits = (
-            (resource.RLIMIT_AS, self.base_vsz + mem),
-            (resource.RLIMIT_DATA, self.base_vsz + mem),
-            (resource.RLIMIT_CPU, cpu),
-            (resource.RLIMIT_FSIZE, OUTPUT_FILE_LIMIT),
-            (resource.RLIMIT_NOFILE, 64),
-            (resource.RLIMIT_CORE, 0),
-            (resource.RLIMIT_MEMLOCK, 0),
-            (resource.RLIMIT_MSGQUEUE, 0),
-            (resource.RLIMIT_NPROC, 4096),  # threads count here too; the pids cgroup is the tight bound
-        )
+        os.dup2(out_fd if capture else self.devnull, 1)
+        os.dup2(err_fd if capture else self.devnull, 2)
+        os.closerange(3, w)
+        os.closerange(w + 1, 1 << 16)
         for which, value in limits:
-            resource.setrlimit(which, (value, value))
-        isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)  # the job dies with its zygote
-        if os.getppid() != zygote:
-            os._exit(71)
-        if self.ruleset_fd is not None:
-            isolation.landlock_restrict(self.ruleset_fd)
-            os.close(self.ruleset_fd)
-        if self.seccomp is not None:
-            self.seccomp.load()
-        run_job_in_child(job, w)
+            resource.setrlimit(which, value)
+        if self.seccomp_call is not None:
+            self.seccomp_call()
+        run_job_in_child(job, w, capture, self.reseed)
 
 
-def run_job_in_child(job: dict, result_fd: int) -> None:
+def run_job_in_child(job: dict, result_fd: int, capture: bool, reseed: Callable[[int], None]) -> None:
     """Run the job and write one JSON result to ``result_fd``; never returns."""
-    import builtins
-    import random
-
     seed = int(job.get("seed") or 0)
-    random.seed(seed)
+    if seed:  # seed 0: the state inherited from the zygote already is random.seed(0)'s
+        reseed(seed)
     # Shift the heap so id()/object-hash-dependent programs give different answers for different
     # seeds (the determinism check runs a program under two seeds). Seed 0 allocates nothing.
     pad = [object() for _ in range((seed * 7919) % 509 + 1)] if seed else []
@@ -420,10 +402,12 @@ def run_job_in_child(job: dict, result_fd: int) -> None:
     out: list[str] = []
     status, error = "ok", None
     try:
-        code = compile(job.get("program", ""), "<program>" if not main else job.get("filename", "<main>"), "exec")
+        # dont_inherit: the job must not compile under this module's ``from __future__`` imports
+        code = compile(job.get("program", ""), "<program>" if not main else job.get("filename", "<main>"), "exec",
+                       dont_inherit=True)
         exec(code, scope)
         for expr in job.get("exprs") or []:
-            out.append(values.encode(eval(compile(expr, "<expr>", "eval"), scope), max_chars))
+            out.append(values.encode(eval(compile(expr, "<expr>", "eval", dont_inherit=True), scope), max_chars))
     except MemoryError:
         status, error, out = "memory", "MemoryError", []
     except SystemExit as exc:
@@ -442,12 +426,12 @@ def run_job_in_child(job: dict, result_fd: int) -> None:
             except BaseException:  # noqa: BLE001
                 pass
     try:
-        for stream in (sys.stdout, sys.stderr):
+        for stream in (sys.stdout, sys.stderr) if capture else ():  # else they go to /dev/null
             try:
                 stream.flush()
             except BaseException:  # noqa: BLE001 - a full or replaced stream must not lose the result
                 pass
-        data = json.dumps({"status": status, "values": out, "error": error}).encode("utf-8", "surrogatepass")
+        data = _result_json(status, out, error)
     except MemoryError:
         data = b'{"status": "memory", "values": [], "error": "MemoryError"}'
     except BaseException:  # noqa: BLE001
@@ -460,6 +444,16 @@ def run_job_in_child(job: dict, result_fd: int) -> None:
         pass
     del pad
     os._exit(0)
+
+
+_json_str = json.encoder.encode_basestring_ascii  # C: a JSON string literal, ASCII only
+
+
+def _result_json(status: str, values: list[str], error: str | None) -> bytes:
+    """``json.dumps`` of the result record, assembled directly: the job's last step, kept short
+    because every page it touches is a copy-on-write fault in the child."""
+    err = "null" if error is None else _json_str(error)
+    return f'{{"status": "{status}", "values": [{", ".join(map(_json_str, values))}], "error": {err}}}'.encode()
 
 
 def _safe_text(obj: object) -> str:
@@ -557,7 +551,7 @@ def main() -> None:
     try:
         z.setup()
     except BaseException as exc:  # noqa: BLE001 - report why start-up failed, then exit
-        write_frame(1, {"hello": False, "error": f"{type(exc).__name__}: {exc}"})
+        protocol.write_frame(1, {"hello": False, "error": f"{type(exc).__name__}: {exc}"})
         os._exit(1)
     z.serve()
 

@@ -47,6 +47,14 @@ def test_opaque_values_never_compare_equal(sb):
     assert out.values[0] != out.values[1] and out.values[0] != Value.from_python(1)
 
 
+def test_job_compiles_without_the_sandbox_future_imports(sb):
+    # sandbox code uses ``from __future__ import annotations``; a job must not inherit it
+    out = sb.evaluate("def f(x: int) -> int:\n    return x", ["f.__annotations__['x'] is int", "(lambda y: y)(1)"])
+    assert out.status == "ok" and out.values == [Value.from_python(True), Value.from_python(1)]
+    mode = sb.evaluate_many([Job("def g(a: int): pass\nprint(g.__annotations__)", (), mode="main", capture_output=True)])
+    assert mode[0].stdout == "{'a': <class 'int'>}\n"
+
+
 def test_main_mode_and_output_capture(sb):
     out = sb.evaluate_many([Job("print('hi')\nif __name__ == '__main__':\n    print('main')", (), mode="main",
                                 capture_output=True)])[0]

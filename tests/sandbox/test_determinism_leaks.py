@@ -3,6 +3,7 @@ worker (globals, module attributes, builtins, ``sys.modules``, files, SysV IPC o
 
 from __future__ import annotations
 
+import random
 import time
 
 import pytest
@@ -35,6 +36,9 @@ def test_random_follows_the_seed(sb):
     a0, b0 = val(run(sb, prog, seed=0)), val(run(sb, prog, seed=0))
     a1 = val(run(sb, prog, seed=1))
     assert a0 == b0 and a0 != a1
+    for seed, got in ((0, a0), (1, a1)):  # exactly what random.seed(seed) gives in a fresh interpreter
+        ref = random.Random(seed)
+        assert got == (ref.random(), ref.randint(0, 10 ** 9), ref.sample(range(100), 5))
     with make_sandbox() as other:
         assert val(run(other, prog, seed=0)) == a0
         assert val(run(other, prog, seed=1)) == a1

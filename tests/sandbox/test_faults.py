@@ -56,6 +56,29 @@ def test_segfault_through_ctypes_is_killed_and_next_job_runs(sb):
     assert sb.restarts == 0
 
 
+RT_SIGNAL_SELF_KILL = r'''
+import ctypes, time
+libc = ctypes.CDLL(None, use_errno=True)
+class sigevent(ctypes.Structure):  # struct sigevent: value, signo, notify (SIGEV_SIGNAL = 0), padding
+    _fields_ = [("value", ctypes.c_void_p), ("signo", ctypes.c_int), ("notify", ctypes.c_int),
+                ("pad", ctypes.c_char * 48)]
+class itimerspec(ctypes.Structure):
+    _fields_ = [("interval", ctypes.c_long * 2), ("value", ctypes.c_long * 2)]
+timer = ctypes.c_void_p()
+assert libc.timer_create(1, ctypes.byref(sigevent(None, 40, 0)), ctypes.byref(timer)) == 0
+assert libc.timer_settime(timer, 0, ctypes.byref(itimerspec((0, 0), (0, 1000000))), None) == 0
+time.sleep(2)
+'''
+
+
+def test_job_killed_by_a_realtime_signal_keeps_its_worker(sb):
+    # kill() is denied, but a POSIX timer still delivers a signal the job picks; signal 40 has no
+    # name in signal.Signals, which once crashed the zygote that reported it
+    out = sb.evaluate(RT_SIGNAL_SELF_KILL, ["1"])
+    assert out.status == "killed" and out.error == "killed by signal 40"
+    assert sb.restarts == 0 and sb.evaluate("x = 2", ["x + 1"]).values[0].text == "3"
+
+
 def test_job_killed_from_outside_is_reported_killed(sb):
     zygote = sb.worker_pids[0]
     result = {}

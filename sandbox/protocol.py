@@ -1,0 +1,135 @@
+"""The pool <-> zygote wire format, shared by both sides.
+
+Every frame is a 4-byte big-endian length and a body. The pool sends each job as UTF-8 JSON; the
+zygote greets once in JSON, then answers each job with a binary reply: :data:`REPLY_HEAD`, the
+bytes the job's child wrote to its result pipe, and its captured stdout and stderr. The zygote
+forwards the child's bytes without parsing them: the pool (trusted, and it never forks) validates
+them in :func:`classify`, and every page the zygote touches between two forks costs it a
+copy-on-write fault, so its per-job work is kept to packing a header.
+
+Stdlib only: the zygote imports this module with ``python -s -S``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+LENGTH = struct.Struct(">I")
+# job id, wait status, flags, duration (s), then the lengths of result, stdout and stderr
+REPLY_HEAD = struct.Struct(">qiBdIII")
+TIMED_OUT, CUT, RETIRE, STDOUT_TRUNCATED, STDERR_TRUNCATED = 1, 2, 4, 8, 16
+RESULT_STATUSES = ("ok", "error", "memory")  # what a child may report about itself
+
+
+def read_exact(fd: int, n: int) -> bytes | None:
+    """``n`` bytes from ``fd``; ``None`` at end of file. Never reads past the frame: what follows
+    (the next job) must stay in the pipe, out of sight of the child forked for this one."""
+    chunks, got = [], 0
+    while got < n:
+        b = os.read(fd, n - got)
+        if not b:
+            return None
+        chunks.append(b)
+        got += len(b)
+    return b"".join(chunks)
+
+
+def read_frame(fd: int) -> dict | None:
+    head = read_exact(fd, 4)
+    if head is None:
+        return None
+    body = read_exact(fd, LENGTH.unpack(head)[0])
+    return None if body is None else json.loads(body)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def write_frame(fd: int, obj: dict) -> None:
+    write_all(fd, json_frame(obj))
+
+
+def json_frame(obj: dict) -> bytes:
+    body = json.dumps(obj, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    return LENGTH.pack(len(body)) + body
+
+
+_json_str = json.encoder.encode_basestring  # C; non-ASCII kept, as json.dumps(ensure_ascii=False)
+
+
+def job_frame(job_id: int, program: str, exprs: Sequence[str], seed: int, timeout_s: float | None, mode: str,
+              capture: bool, filename: str, max_value_chars: int) -> bytes:
+    """The frame for one job: ``json_frame`` of its record, written out directly (~4x faster; the
+    pool builds one per job)."""
+    timeout = "null" if timeout_s is None else json.dumps(float(timeout_s))
+    body = (f'{{"id": {int(job_id)}, "program": {_json_str(program)}, "exprs": [{", ".join(map(_json_str, exprs))}], '
+            f'"seed": {int(seed)}, "timeout_s": {timeout}, "mode": {_json_str(mode)}, '
+            f'"capture": {"true" if capture else "false"}, "filename": {_json_str(filename)}, '
+            f'"max_value_chars": {int(max_value_chars)}}}').encode("utf-8", "surrogatepass")
+    return LENGTH.pack(len(body)) + body
+
+
+def reply_frame(job_id: int, wait_status: int, flags: int, duration: float, data: bytes,
+                stdout: bytes = b"", stderr: bytes = b"") -> bytes:
+    head = REPLY_HEAD.pack(job_id, wait_status, flags, duration, len(data), len(stdout), len(stderr))
+    return b"".join((LENGTH.pack(REPLY_HEAD.size + len(data) + len(stdout) + len(stderr)), head, data, stdout, stderr))
+
+
+@dataclass
+class Reply:
+    job_id: int
+    wait_status: int
+    flags: int
+    duration_s: float
+    data: bytes
+    stdout: bytes
+    stderr: bytes
+
+
+def parse_reply(body: bytes) -> Reply | None:
+    """A reply frame's body, or ``None`` when it is malformed."""
+    if len(body) < REPLY_HEAD.size:
+        return None
+    job_id, wait_status, flags, duration, n_data, n_out, n_err = REPLY_HEAD.unpack_from(body)
+    if REPLY_HEAD.size + n_data + n_out + n_err != len(body):
+        return None
+    a = REPLY_HEAD.size
+    b, c = a + n_data, a + n_data + n_out
+    return Reply(job_id, wait_status, flags, duration, body[a:b], body[b:c], body[c:])
+
+
+def classify(wait_status: int, data: bytes, timed_out: bool, cut: bool) -> tuple[str, list[str], str | None]:
+    """``(status, values, error)`` of a job from how its child ended and the bytes it wrote."""
+    if timed_out:
+        return "timeout", [], "wall-clock timeout"
+    if cut:
+        return "error", [], "ResultTooLarge: job result over the size cap"
+    if os.WIFSIGNALED(wait_status):
+        sig = os.WTERMSIG(wait_status)
+        if sig == signal.SIGXCPU:
+            return "timeout", [], "CPU time limit"
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = str(sig)
+        return "killed", [], f"killed by signal {name}"
+    code = os.WEXITSTATUS(wait_status)
+    try:  # the bytes come from the job: any failure to parse them is the job's error
+        msg = json.loads(data) if data else None
+    except Exception:  # noqa: BLE001 - ValueError, RecursionError, MemoryError...
+        msg = None
+    if not isinstance(msg, dict) or msg.get("status") not in RESULT_STATUSES:
+        return "error", [], f"SystemExit: job ended without a result (exit code {code})"
+    vals = msg.get("values")
+    if not isinstance(vals, list) or not all(isinstance(v, str) for v in vals):
+        return "error", [], "ProtocolError: malformed result"
+    err = msg.get("error")
+    return msg["status"], vals, err if isinstance(err, str) else None
