@@ -188,7 +188,8 @@ def make_generator(cfg: Config, model: Any, tokenizer: Any, dist: Dist | None = 
             raise RunError(str(exc)) from None
     sharded = dist is not None and dist.fsdp is not None  # FSDP: the ranks generate in step
     return HFGenerator(model, tokenizer, batch_size=cfg.generation.batch_size,
-                       max_over_ranks=(lambda n: int(dist.max(n))) if sharded else None)
+                       max_over_ranks=(lambda n: int(dist.max(n))) if sharded else None,
+                       cache_implementation=cfg.generation.cache_implementation or None)
 
 
 def ensure_writable(run_dir: Path) -> None:

@@ -82,6 +82,9 @@ class GenerationSettings:
 
     backend: str = "hf"  # hf (transformers generate) | vllm
     batch_size: int = 16  # hf backend: sequences per generate call
+    # hf backend: transformers' KV cache ("" = its default, the dynamic cache; "static" preallocates the
+    # cache once per call instead of growing it token by token, faster on CPU for long prompts)
+    cache_implementation: str = ""
     max_prompt_tokens: int = 6144  # longer prompts are dropped, never truncated
     max_new_tokens_propose: int = 8096
     max_new_tokens_solve: int = 8096
@@ -355,6 +358,7 @@ def validate(cfg: Config) -> None:
 
     c.choice("generation.backend", g.backend, ["hf", "vllm"])
     c.need(g.batch_size >= 1, "generation.batch_size", "must be >= 1", g.batch_size)
+    c.choice("generation.cache_implementation", g.cache_implementation, ["", "dynamic", "static"])
     c.need(g.max_prompt_tokens >= 1, "generation.max_prompt_tokens", "must be >= 1", g.max_prompt_tokens)
     for role in ("propose", "solve"):
         key = f"max_new_tokens_{role}"

@@ -164,7 +164,7 @@ class HFGenerator:
 
     def __init__(
         self, model: Any, tokenizer: Any, batch_size: int = 8, add_special_tokens: bool = True,
-        max_over_ranks: Callable[[int], int] | None = None,
+        max_over_ranks: Callable[[int], int] | None = None, cache_implementation: str | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"HFGenerator.batch_size: must be >= 1, got {batch_size}")
@@ -172,6 +172,7 @@ class HFGenerator:
         # together: ``max_over_ranks`` (a collective) pads each call to the busiest rank's number of
         # ``generate`` calls, and each call keeps stepping until every rank is done (``synced_gpus``).
         self.max_over_ranks = max_over_ranks
+        self.cache_implementation = cache_implementation  # transformers' KV cache kind; None = its default
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size
@@ -278,6 +279,7 @@ class HFGenerator:
             }
             if getattr(self.model.generation_config, "min_p", None) is not None:
                 sampling["min_p"] = 0.0
+        cache = {"cache_implementation": self.cache_implementation} if self.cache_implementation else {}
         return GenerationConfig(
             max_new_tokens=params.max_new_tokens,
             eos_token_id=self.eos_token_ids,
@@ -286,6 +288,7 @@ class HFGenerator:
             repetition_penalty=1.0,
             typical_p=1.0,
             no_repeat_ngram_size=0,
+            **cache,
             **sampling,
         )
 

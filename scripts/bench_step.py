@@ -23,6 +23,7 @@ What is held equal, so the ratio measures the trainers and not the setup:
   * completions trained per optimiser step: ours 6 groups x B; TRL per_device_train_batch_size x
     gradient_accumulation_steps = 6 x B with num_generations copies per prompt; the same micro-batch
     size for the loss; one optimiser step per training step, no old-log-prob pass on either side.
+  * KV cache: the config's ``generation.cache_implementation`` (tiny.yaml: static) on both sides.
   * sampling: temperature 1, top-p 1, top-k off, max completion length ``--max-new-tokens`` for every
     role (ours: both max_new_tokens_propose and _solve); ours also stops at "</answer>".
   * optimiser: AdamW with the config's lr / betas / weight decay, grad clip, constant schedule, no KL.
@@ -314,6 +315,7 @@ def run_trl(model_dir: str, c: Components, pool: list[PoolItem], args: argparse.
         adam_beta2=cfg.rl.adam_beta2, max_grad_norm=cfg.rl.grad_clip or 0.0, lr_scheduler_type="constant",
         warmup_steps=0, beta=0.0, epsilon=cfg.rl.clip_eps, loss_type="dapo", num_iterations=1,
         shuffle_dataset=False, use_vllm=False, log_completions=False, dataloader_num_workers=0,
+        cache_implementation=cfg.generation.cache_implementation or None,  # the same KV cache as ours
     )
     data = Dataset.from_dict({"prompt": [p.prompt for p in pool], "key": list(range(len(pool)))})
     steps: list[StepTiming] = []

@@ -200,3 +200,13 @@ def test_per_prompt_caps_and_counts_share_one_call(generator):
     _check_logprobs(generator, sampled, 1.0)
     with pytest.raises(ValueError, match="3 prompts but 2 SamplingParams"):
         generator.generate(PROMPTS, [SamplingParams(), SamplingParams()])
+
+
+def test_static_kv_cache_gives_the_same_greedy_completions(generator):
+    """generation.cache_implementation=static (tiny.yaml) must not change what is generated."""
+    static = HFGenerator(generator.model, generator.tokenizer, batch_size=4, cache_implementation="static")
+    params = [SamplingParams(max_new_tokens=c, temperature=0, stop=("</answer>",)) for c in (12, 5, 9)]
+    want = generator.generate(PROMPTS, params)
+    got = static.generate(PROMPTS, params)
+    assert [[g.completion_ids for g in row] for row in got] == [[g.completion_ids for g in row] for row in want]
+    _check_logprobs(static, got, 1.0)
