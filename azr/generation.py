@@ -152,7 +152,27 @@ def _as_id_list(value: Any) -> list[int]:
     return [int(v) for v in value]
 
 
-class HFGenerator:
+class Tokenization:
+    """What every backend shares: the tokenisation the trainer scores with, and the EOS and pad ids."""
+
+    def __init__(self, tokenizer: Any, model_eos: Any, add_special_tokens: bool = True) -> None:
+        self.tokenizer = tokenizer
+        self.add_special_tokens = add_special_tokens
+        self.eos_token_ids = sorted(set(_as_id_list(tokenizer.eos_token_id)) | set(_as_id_list(model_eos)))
+        if not self.eos_token_ids:
+            raise ValueError(f"{type(self).__name__}: neither the tokenizer nor the model's generation_config "
+                             "defines an EOS token")
+        pad = tokenizer.pad_token_id
+        self.pad_token_id = int(pad) if pad is not None else self.eos_token_ids[0]
+
+    def encode(self, prompt: str) -> list[int]:
+        return list(self.tokenizer(prompt, add_special_tokens=self.add_special_tokens)["input_ids"])
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(ids), skip_special_tokens=True)
+
+
+class HFGenerator(Tokenization):
     """Batched ``transformers`` generation with left padding and the KV cache.
 
     Prompts are tokenised one by one and left-padded per batch (samples of the same prompt sit together,
@@ -174,24 +194,8 @@ class HFGenerator:
         self.max_over_ranks = max_over_ranks
         self.cache_implementation = cache_implementation  # transformers' KV cache kind; None = its default
         self.model = model
-        self.tokenizer = tokenizer
         self.batch_size = batch_size
-        self.add_special_tokens = add_special_tokens
-        self.eos_token_ids = sorted(
-            set(_as_id_list(tokenizer.eos_token_id)) | set(_as_id_list(model.generation_config.eos_token_id))
-        )
-        if not self.eos_token_ids:
-            raise ValueError(
-                "HFGenerator: neither the tokenizer nor the model's generation_config defines an EOS token"
-            )
-        pad = tokenizer.pad_token_id
-        self.pad_token_id = int(pad) if pad is not None else self.eos_token_ids[0]
-
-    def encode(self, prompt: str) -> list[int]:
-        return list(self.tokenizer(prompt, add_special_tokens=self.add_special_tokens)["input_ids"])
-
-    def decode(self, ids: Sequence[int]) -> str:
-        return self.tokenizer.decode(list(ids), skip_special_tokens=True)
+        super().__init__(tokenizer, model.generation_config.eos_token_id, add_special_tokens)
 
     def sync_weights(self, model: Any) -> None:
         """Nothing to push: this backend samples with the training model itself."""

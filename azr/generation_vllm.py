@@ -47,7 +47,7 @@ from azr.generation import (
     FinishReason,
     Generation,
     SamplingParams,
-    _as_id_list,
+    Tokenization,
     _find_stop,
     _shortest_prefix_with_stop,
 )
@@ -162,7 +162,7 @@ def make_vllm_generator(cfg: Config, model: Any, tokenizer: Any) -> VLLMGenerato
 # ---- the generator ------------------------------------------------------------------------------------
 
 
-class VLLMGenerator:
+class VLLMGenerator(Tokenization):
     """The :class:`~azr.generation.Generator` interface over a TRL ``VLLMGeneration`` engine.
 
     Prompts are tokenised here (the trainer scores exactly these ids) and sent as token ids. Greedy
@@ -171,20 +171,8 @@ class VLLMGenerator:
 
     def __init__(self, engine: Any, tokenizer: Any, add_special_tokens: bool = True) -> None:
         self.engine = engine
-        self.tokenizer = tokenizer
-        self.add_special_tokens = add_special_tokens
         model_eos = getattr(getattr(engine.model, "generation_config", None), "eos_token_id", None)
-        self.eos_token_ids = sorted(set(_as_id_list(tokenizer.eos_token_id)) | set(_as_id_list(model_eos)))
-        if not self.eos_token_ids:
-            raise ValueError("VLLMGenerator: neither the tokenizer nor the model's generation_config defines an EOS token")
-        pad = tokenizer.pad_token_id
-        self.pad_token_id = int(pad) if pad is not None else self.eos_token_ids[0]
-
-    def encode(self, prompt: str) -> list[int]:
-        return list(self.tokenizer(prompt, add_special_tokens=self.add_special_tokens)["input_ids"])
-
-    def decode(self, ids: Sequence[int]) -> str:
-        return self.tokenizer.decode(list(ids), skip_special_tokens=True)
+        super().__init__(tokenizer, model_eos, add_special_tokens)
 
     def sync_weights(self, model: Any) -> None:
         """Push the model's current weights (LoRA merged) into vLLM: the trainer calls it after every update."""
