@@ -12,10 +12,12 @@ One policy plays two roles over three task types (deduction, abduction, inductio
                Solver reward: 1 when the executor verifies the answer, else the same format scheme
   5. STORE     valid proposals enter the task buffer (the solver draws them from the next step on)
   6. ADVANTAGE Task-Relative REINFORCE++: normalised within each (type, role) group (6 groups)
-  7. UPDATE    one PPO-clip update over both roles (ratio against the rollout-time log-probs)
+  7. UPDATE    one PPO-clip update over both roles (ratio against the rollout-time log-probs); with
+               per-role LoRA adapters each role's micro-batches train its own adapter (:mod:`azr.lora`)
 
 Under ``accelerate launch`` the same step runs on every process: rank 0 alone touches the buffer, and
-generation, sandbox work and back-propagation are split across ranks (:mod:`azr.distributed`).
+generation, sandbox work and back-propagation are split across ranks (:mod:`azr.distributed`; with
+FSDP the ranks also step in lockstep through every sharded forward, :mod:`azr.fsdp`).
 
 Building blocks live in small modules: rewards/advantages/loss in :mod:`azr.rl`, tasks in
 :mod:`azr.tasks`, the buffer in :mod:`azr.buffer`, generation in :mod:`azr.generation`, setup in
