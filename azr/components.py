@@ -92,10 +92,10 @@ def build_components(cfg: Config, dist: Dist | None = None) -> Components:
         dist.broadcast_parameters(model)  # replicas start identical whatever their initialisation did
     else:  # FSDP: loaded on the CPU, each layer moves to the device as it is sharded (azr.fsdp.shard)
         tokenizer, model = load_policy(cfg, resume_from, torch.device("cpu"))
-        if cfg.rl.kl_coef > 0:  # the frozen reference is sharded the same way
-            ref_model = copy.deepcopy(model).eval().requires_grad_(False)
-            fsdp.shard(ref_model, dist.fsdp, dist.device, dist.world)
         try:
+            if cfg.rl.kl_coef > 0:  # the frozen reference is sharded the same way
+                ref_model = fsdp.shard(copy.deepcopy(model).eval().requires_grad_(False), dist.fsdp, dist.device,
+                                       dist.world)
             fsdp.shard(model, dist.fsdp, dist.device, dist.world)
         except ParallelismError as exc:
             raise RunError(str(exc)) from None

@@ -126,8 +126,10 @@ def load_optimizer(model: torch.nn.Module, optimizer: torch.optim.Optimizer, sta
 
 
 def trainable_names(model: torch.nn.Module) -> list[str]:
-    """Names of the optimised parameters, in the optimiser's order (see ``lora.trainable_parameters``)."""
-    return [n for n, p in model.named_parameters() if p.requires_grad]
+    """Names of the optimised parameters, in the optimiser's order."""
+    from azr.lora import trainable_named_parameters
+
+    return [n for n, _ in trainable_named_parameters(model)]
 
 
 def by_name(state: dict[str, Any], names: list[str]) -> dict[str, Any]:

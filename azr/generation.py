@@ -231,9 +231,10 @@ class HFGenerator(Tokenization):
         # FSDP's all-gathers write into parameter storage that autograd sees later: no inference mode
         no_grad = torch.no_grad if self.max_over_ranks is not None else torch.inference_mode
         try:
-            calls = sum(-(-len(self._jobs(members, per_prompt)) // self.batch_size) for members in groups.values())
-            # agreed on before any rank generates: the count is itself a collective
-            padding = self.max_over_ranks(calls) - calls if self.max_over_ranks is not None else 0
+            padding = 0
+            if self.max_over_ranks is not None:  # agreed on before any rank generates: a collective
+                calls = sum(-(-len(self._jobs(members, per_prompt)) // self.batch_size) for members in groups.values())
+                padding = self.max_over_ranks(calls) - calls
             for shared, members in groups.items():
                 with no_grad(), _seeded(shared.seed, self.model.device):
                     self._generate_group(members, encoded, per_prompt, results, adapters)

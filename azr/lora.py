@@ -121,12 +121,15 @@ def adapter_names(model: Any, roles: list[str]) -> list[str] | None:
     return list(roles)
 
 
-def trainable_parameters(model: Any) -> list[torch.nn.Parameter]:
+def trainable_named_parameters(model: Any) -> list[tuple[str, torch.nn.Parameter]]:
     """What the optimiser updates: every adapter's weights (all roles, whichever is active), or the whole
     model without LoRA. The order is the module order, so a resumed optimiser state lines up."""
-    if not is_peft(model):
-        return list(model.parameters())
-    return [p for name, p in model.named_parameters() if "lora_" in name]
+    named = list(model.named_parameters())
+    return [(n, p) for n, p in named if "lora_" in n] if is_peft(model) else named
+
+
+def trainable_parameters(model: Any) -> list[torch.nn.Parameter]:
+    return [p for _, p in trainable_named_parameters(model)]
 
 
 def summary(model: Any) -> str:

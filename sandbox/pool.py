@@ -25,6 +25,7 @@ import weakref
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from sandbox import protocol
 from sandbox.cgroup import MemoryCgroup, PidsCgroup
@@ -178,7 +179,49 @@ def _interpreter() -> str:
     return getattr(sys, "_base_executable", None) or sys.executable
 
 
-class Sandbox:
+class PoolFront:
+    """The public face every pool shares (the local :class:`Sandbox` and the Ray one): one job or many,
+    in input order, refused once closed. A pool provides ``_lock``, ``_closed``, ``_finalizer`` (which
+    tears its workers down) and ``_run(jobs)``."""
+
+    _lock: threading.Lock
+    _closed: bool
+    _finalizer: Any
+
+    def _run(self, jobs: list[Job]) -> list[Result]:
+        raise NotImplementedError
+
+    def evaluate(
+        self, program: str, exprs: Sequence[str] = (), *, seed: int = 0, timeout_s: float | None = None,
+        mode: str = "module", capture_output: bool = False,
+    ) -> Result:
+        """Run ``program`` as a module in a fresh isolated child, then evaluate ``exprs`` in order."""
+        return self.evaluate_many([Job(program, tuple(exprs), seed, timeout_s, mode, capture_output)])[0]
+
+    def evaluate_many(self, jobs: Iterable[Job | tuple]) -> list[Result]:
+        """Run jobs across the workers; results come back in input order."""
+        todo = normalize_jobs(jobs)
+        with self._lock:
+            if self._closed:
+                raise SandboxError("sandbox is closed")
+            return self._run(todo) if todo else []
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._finalizer()
+
+    def __enter__(self: _P) -> _P:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+_P = TypeVar("_P", bound=PoolFront)
+
+
+class Sandbox(PoolFront):
     """A pool of isolated fork-server workers.
 
     ``workers``: number of zygotes (≈ cores). ``timeout_s``: wall-clock limit per job.
@@ -264,32 +307,6 @@ class Sandbox:
     @property
     def restarts(self) -> int:
         return self._restarts
-
-    def evaluate(
-        self, program: str, exprs: Sequence[str] = (), *, seed: int = 0, timeout_s: float | None = None,
-        mode: str = "module", capture_output: bool = False,
-    ) -> Result:
-        """Run ``program`` as a module in a fresh isolated child, then evaluate ``exprs`` in order."""
-        return self.evaluate_many([Job(program, tuple(exprs), seed, timeout_s, mode, capture_output)])[0]
-
-    def evaluate_many(self, jobs: Iterable[Job | tuple]) -> list[Result]:
-        """Run jobs across the workers; results come back in input order."""
-        todo = normalize_jobs(jobs)
-        with self._lock:
-            if self._closed:
-                raise SandboxError("sandbox is closed")
-            return self._run(todo)
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            self._finalizer()
-
-    def __enter__(self) -> Sandbox:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # ------------------------------------------------------------------------------------------
 

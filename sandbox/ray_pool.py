@@ -26,7 +26,6 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +33,7 @@ import ray
 from ray.exceptions import GetTimeoutError, RayError
 
 from sandbox import pool as _pool
-from sandbox.pool import STATUSES, Job, Result, Sandbox, SandboxError, normalize_jobs
+from sandbox.pool import STATUSES, Job, PoolFront, Result, Sandbox, SandboxError
 from sandbox.values import Value
 
 log = logging.getLogger("sandbox")
@@ -167,7 +166,7 @@ class _Slot:
     restarts: int = 0  # its local pool's worker restarts, as last reported
 
 
-class RaySandbox:
+class RaySandbox(PoolFront):
     """:class:`~sandbox.pool.Sandbox` with its workers in Ray actors, possibly on many nodes.
 
     ``workers`` local workers in all, spread over ``actors`` actors (default: one worker per actor);
@@ -270,27 +269,6 @@ class RaySandbox:
         infos = ray.get([s.actor.info.remote() for s in self._slots], timeout=START_TIMEOUT_S)
         return [p for i in infos for p in i["worker_pids"]]
 
-    evaluate = Sandbox.evaluate  # one job through evaluate_many, exactly as the local pool
-
-    def evaluate_many(self, jobs: Iterable[Job | tuple]) -> list[Result]:
-        """Run jobs across the actors; results come back in input order."""
-        todo = normalize_jobs(jobs)
-        with self._lock:
-            if self._closed:
-                raise SandboxError("sandbox is closed")
-            return self._run(todo) if todo else []
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            self._finalizer()
-
-    def __enter__(self) -> RaySandbox:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # ------------------------------------------------------------------------------------------
 
     def _actor_resources(self, workers: int) -> dict[str, Any]:
@@ -322,9 +300,20 @@ class RaySandbox:
                         pass
                 if refs:
                     ray.wait(refs, num_returns=len(refs), timeout=CLOSE_TIMEOUT_S)
+                # ray.kill alone is asynchronous (it travels through the GCS while calls go straight to
+                # the actor), so a call made right after close() could still be served. Ending each actor
+                # from its own queue and waiting for that makes close() return only once they are gone.
+                ends = []
                 for a in handles:
                     try:
-                        ray.kill(a)
+                        ends.append(a.__ray_terminate__.remote())
+                    except RayError:
+                        pass
+                if ends:
+                    ray.wait(ends, num_returns=len(ends), timeout=CLOSE_TIMEOUT_S)
+                for a in handles:
+                    try:
+                        ray.kill(a)  # whatever did not end in time
                     except (RayError, ValueError):
                         pass
             handles.clear()

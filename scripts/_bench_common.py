@@ -40,9 +40,10 @@ def _corpus() -> list[str]:
 
 def build_random_model(out_dir: Path, shape: TinyShape = TinyShape(), seed: int = 0) -> Path:
     """Train a byte-level BPE tokenizer and save a randomly initialised Qwen2 of ``shape`` in ``out_dir``."""
-    import torch
     from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+    from transformers import PreTrainedTokenizerFast
+
+    from azr.embedded.model import ModelShape, make_model  # the embedded model's architecture, random weights
 
     backend = Tokenizer(models.BPE())
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -53,16 +54,10 @@ def build_random_model(out_dir: Path, shape: TinyShape = TinyShape(), seed: int 
     backend.add_tokens([AddedToken(t, normalized=False, special=False) for t in TAG_TOKENS])
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token=EOS_TOKEN, pad_token=PAD_TOKEN,
                                         model_max_length=4096, clean_up_tokenization_spaces=False)
-    config = Qwen2Config(
-        vocab_size=len(tokenizer), hidden_size=shape.hidden, intermediate_size=shape.intermediate,
-        num_hidden_layers=shape.layers, num_attention_heads=shape.heads, num_key_value_heads=shape.kv_heads,
-        max_position_embeddings=4096, tie_word_embeddings=True, bos_token_id=None,
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-    )
-    torch.manual_seed(seed)
-    model = Qwen2ForCausalLM(config)
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model = make_model(tokenizer, ModelShape(hidden_size=shape.hidden, num_hidden_layers=shape.layers,
+                                             num_attention_heads=shape.heads, num_key_value_heads=shape.kv_heads,
+                                             intermediate_size=shape.intermediate, max_position_embeddings=4096),
+                       seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     tokenizer.save_pretrained(out_dir)
     model.save_pretrained(out_dir)
