@@ -416,6 +416,11 @@ class SeccompFilter:
         _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(self._prog), 0, 0),
                "seccomp load")
 
+    @property
+    def address(self) -> int:
+        """Where the ``sock_fprog`` lives (for the C loop's per-job load); valid while this object lives."""
+        return ctypes.addressof(self._prog)
+
     def load_call(self) -> PreparedCall:
         """``load()`` prepared for a child; valid while this filter object lives."""
         return PreparedCall("seccomp load", "prctl", PR_SET_SECCOMP, SECCOMP_MODE_FILTER,

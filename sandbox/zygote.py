@@ -7,8 +7,10 @@ forks a child that applies the per-job layers (rlimits, uid drop, Landlock, secc
 with fresh globals and reseeded ``random``, and reports a canonical result. The zygote itself never
 runs job code, so every child starts from the same pristine state.
 
-Protocol on stdin/stdout: see :mod:`protocol` (JSON jobs in, binary replies out).
-Stdlib only (run without site-packages).
+Protocol on stdin/stdout: see :mod:`protocol` (binary-headed JSON jobs in, binary replies out).
+The serving loop runs in C (:file:`_forkloop.c`, built at install) when available: after each fork
+every page the zygote writes is a copy-on-write fault, and the Python loop below writes many. The
+Python loop is the fallback, logged as such. Stdlib only (run without site-packages).
 """
 
 from __future__ import annotations
@@ -28,6 +30,11 @@ from collections.abc import Callable
 import isolation  # sibling modules (the zygote runs with its own directory on sys.path)
 import protocol
 import values
+
+try:
+    import _forkloop  # the C serving loop (see _forkloop.c); absent when it was not built
+except ImportError:
+    _forkloop = None
 
 NOBODY = 65534
 MAX_RESULT_BYTES = 64 * 1024 * 1024
@@ -62,6 +69,8 @@ class Zygote:
 
     def setup(self) -> None:
         cfg = self.cfg
+        if cfg.get("fork_loop") == "c" and _forkloop is None:
+            raise RuntimeError("fork_loop='c' but sandbox/_forkloop.c is not built: reinstall with a C compiler")
         # No PR_SET_PDEATHSIG here: it fires when the *thread* that started us exits, and pools are
         # used from short-lived threads. We notice the pool's death as a hang-up on stdin instead.
         os.environ.clear()
@@ -215,19 +224,37 @@ class Zygote:
     # serving
 
     def serve(self) -> None:
-        protocol.write_frame(1, {"hello": True, "pid": os.getpid(), "layers": self.layers})
+        loop = "c" if _forkloop is not None and self.cfg.get("fork_loop") != "python" else "python"
+        protocol.write_frame(1, {"hello": True, "pid": os.getpid(), "layers": self.layers, "fork_loop": loop})
+        if loop == "c":
+            self.serve_in_c()
         while True:
-            job = protocol.read_frame(0)
-            if job is None:
+            frame = protocol.read_body(0)
+            if frame is None:
                 os._exit(0)
-            reply = self.run_job(job)
+            reply = self.run_job(frame)
             protocol.write_all(1, reply)
-            del job, reply
+            del frame, reply
 
-    def run_job(self, job: dict) -> bytes:
-        """Run one job in a fresh child; the reply frame for the pool."""
-        timeout = float(job.get("timeout_s") or self.cfg["timeout_s"])
-        capture = bool(job.get("capture"))
+    def serve_in_c(self) -> None:
+        """The C loop: returns only in a job's child, with every per-job layer applied."""
+        scratch_fd = os.open(self.scratch, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        rlimits = [(which, soft) for which, (soft, _hard) in self.job_rlimits(self.cfg["timeout_s"])]
+        seccomp_prog = self.seccomp.address if self.seccomp is not None else 0
+        ruleset_fd = self.ruleset_fd if self.ruleset_fd is not None else -1
+        try:
+            body, w, capture = _forkloop.serve(
+                float(self.cfg["timeout_s"]), int(self.cfg["max_output_bytes"]), MAX_RESULT_BYTES, self.devnull,
+                self.proc_fd, ruleset_fd, scratch_fd, seccomp_prog, rlimits, self.clean_scratch)
+            run_job_in_child(protocol.job_record(body), w, capture, self.reseed)
+        finally:
+            os._exit(70)  # only a failure in the child gets here
+
+    def run_job(self, frame: bytes) -> bytes:
+        """Run one job (a frame's body) in a fresh child; the reply frame for the pool."""
+        job_id, timeout, job_flags = protocol.JOB_HEAD.unpack_from(frame)
+        timeout = min(timeout if timeout > 0 else float(self.cfg["timeout_s"]), 1e7)
+        capture = bool(job_flags & protocol.JOB_CAPTURE)
         out_fd = err_fd = -1
         if capture:
             out_fd = os.memfd_create("stdout", os.MFD_CLOEXEC)
@@ -239,7 +266,7 @@ class Zygote:
         if pid == 0:
             try:
                 os.close(r)
-                self.child(job, w, out_fd, err_fd, limits)
+                self.child(frame, w, out_fd, err_fd, limits)
             except BaseException as exc:  # noqa: BLE001 - a layer failed: report it, never run the job
                 msg = json.dumps({"status": "error", "values": [],
                                   "error": f"SandboxSetupError: {type(exc).__name__}: {exc}"})
@@ -266,8 +293,7 @@ class Zygote:
                 os.close(fd)
         if not self.clean_scratch():
             flags |= protocol.RETIRE  # the pool replaces this worker: a fresh one has a fresh scratch
-        job_id = job.get("id")
-        return protocol.reply_frame(job_id if isinstance(job_id, int) else -1, status, flags, duration, data, *output)
+        return protocol.reply_frame(job_id, status, flags, duration, data, *output)
 
     def supervise(self, pid: int, r: int, deadline: float) -> tuple[int, bytes, bool, bool]:
         """Collect the child's result and exit status; SIGKILL it at the deadline or on overflow."""
@@ -360,7 +386,7 @@ class Zygote:
             ))
         return limits
 
-    def child(self, job: dict, w: int, out_fd: int, err_fd: int, limits: tuple) -> None:
+    def child(self, frame: bytes, w: int, out_fd: int, err_fd: int, limits: tuple) -> None:
         capture = out_fd >= 0
         zygote = os.getppid()
         os.setsid()  # own session and process group: a job's kill(0, ...) reaches only itself
@@ -384,29 +410,30 @@ class Zygote:
             resource.setrlimit(which, value)
         if self.seccomp_call is not None:
             self.seccomp_call()
-        run_job_in_child(job, w, capture, self.reseed)
+        run_job_in_child(protocol.job_record(memoryview(frame)[protocol.JOB_HEAD.size:]), w, capture, self.reseed)
 
 
-def run_job_in_child(job: dict, result_fd: int, capture: bool, reseed: Callable[[int], None]) -> None:
-    """Run the job and write one JSON result to ``result_fd``; never returns."""
-    seed = int(job.get("seed") or 0)
+def run_job_in_child(job: tuple, result_fd: int, capture: bool, reseed: Callable[[int], None]) -> None:
+    """Run the job (a :class:`protocol.JobRecord`'s fields) and write one JSON result to ``result_fd``;
+    never returns."""
+    program, exprs, seed, mode, filename, max_chars = job
     if seed:  # seed 0: the state inherited from the zygote already is random.seed(0)'s
         reseed(seed)
     # Shift the heap so id()/object-hash-dependent programs give different answers for different
     # seeds (the determinism check runs a program under two seeds). Seed 0 allocates nothing.
     pad = [object() for _ in range((seed * 7919) % 509 + 1)] if seed else []
     pad += [[None] * (i % 13) for i in range((seed * 31) % 97)] if seed else []
-    max_chars = int(job.get("max_value_chars") or values.DEFAULT_MAX_CHARS)
-    main = job.get("mode") == "main"
+    max_chars = max_chars or values.DEFAULT_MAX_CHARS
+    main = mode == "main"
     scope: dict = {"__name__": "__main__" if main else "__job__", "__builtins__": builtins}
     out: list[str] = []
     status, error = "ok", None
     try:
         # dont_inherit: the job must not compile under this module's ``from __future__`` imports
-        code = compile(job.get("program", ""), "<program>" if not main else job.get("filename", "<main>"), "exec",
+        code = compile(program, "<program>" if not main else filename, "exec",
                        dont_inherit=True)
         exec(code, scope)
-        for expr in job.get("exprs") or []:
+        for expr in exprs:
             out.append(values.encode(eval(compile(expr, "<expr>", "eval", dont_inherit=True), scope), max_chars))
     except MemoryError:
         status, error, out = "memory", "MemoryError", []
@@ -527,14 +554,18 @@ def _vm_size_bytes() -> int:
 
 
 def _read_only_paths(prefixes: list[str]) -> set[str]:
-    """The interpreter prefix plus the directories of every shared library already mapped."""
+    """The interpreter prefix plus the directories of every shared library already mapped, except
+    this package's own (``_forkloop`` is mapped already; jobs have no business with the sandbox)."""
     paths = {os.path.realpath(p) for p in prefixes if p and os.path.isdir(p)}
+    here = os.path.dirname(os.path.realpath(__file__))
     try:
         with open("/proc/self/maps") as fh:
             for line in fh:
                 parts = line.split()
                 if len(parts) >= 6 and parts[5].startswith("/") and ".so" in parts[5]:
-                    paths.add(os.path.dirname(os.path.realpath(parts[5])))
+                    folder = os.path.dirname(os.path.realpath(parts[5]))
+                    if folder != here:
+                        paths.add(folder)
     except OSError:
         pass
     # drop paths nested in another listed path

@@ -71,16 +71,21 @@ def pristine() -> dict:
         return probe(box)
 
 
-@pytest.fixture(scope="module")
-def sb() -> Iterator[Sandbox]:
-    with make_sandbox() as box:
+# Every battery that takes ``sb`` or ``fresh_sb`` runs against both serving loops: the default (the C
+# loop of sandbox/_forkloop.c, which applies the per-job layers itself) and the Python fallback.
+FORK_LOOPS = ["auto", "python"]
+
+
+@pytest.fixture(scope="module", params=FORK_LOOPS)
+def sb(request) -> Iterator[Sandbox]:
+    with make_sandbox(fork_loop=request.param) as box:
         yield box
 
 
-@pytest.fixture()
-def fresh_sb() -> Iterator[Sandbox]:
+@pytest.fixture(params=FORK_LOOPS)
+def fresh_sb(request) -> Iterator[Sandbox]:
     """A private sandbox for attacks that may kill their worker (kept apart from the shared one)."""
-    with make_sandbox() as box:
+    with make_sandbox(fork_loop=request.param) as box:
         yield box
 
 
