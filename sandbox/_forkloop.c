@@ -15,6 +15,9 @@
 #include <Python.h>
 
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <fcntl.h>
 #include <math.h>
 #include <poll.h>
@@ -89,6 +92,19 @@ static int reserve(buf_t *b, size_t n) {
     b->p = p;
     b->cap = cap;
     return 0;
+}
+
+/* Give a large buffer back after the job that needed it: the zygote's memory is every child's (its
+ * pages are copied into each fork's page tables and count against each job's address-space limit). */
+static void shrink(buf_t *b) {
+    if (b->cap <= (1 << 20))
+        return;
+    free(b->p);
+    b->p = NULL;
+    b->cap = b->len = 0;
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
 }
 
 static double now(void) {
@@ -435,6 +451,10 @@ static PyObject *serve(PyObject *self, PyObject *args) {
                                {out[1].p, out[1].len}};
         if (writev_all(1, iov, 4) < 0)
             _exit(0); /* the pool is gone */
+        shrink(&job);
+        shrink(&result);
+        shrink(&out[0]);
+        shrink(&out[1]);
     }
 }
 

@@ -40,6 +40,18 @@ NOBODY = 65534
 MAX_RESULT_BYTES = 64 * 1024 * 1024
 PIPE_READ = 1 << 16  # a pipe holds 64 KiB: larger reads only allocate more
 OUTPUT_FILE_LIMIT = 16 * 1024 * 1024
+# Trusted jobs the zygote runs at start-up (see Zygote.warm_up): typical AZR-style programs and
+# every kind of value the encoder handles, plus a failing job for the error path.
+WARMUP_ROUNDS = 64
+WARMUP_JOBS = (
+    ("def f(xs):\n    out = {}\n    for i, x in enumerate(xs):\n        out[x % 3] = out.get(x % 3, 0) + i\n"
+     "    return sorted(out.items())", ["f([1, 2, 3, 4, 5])", "f([])"]),
+    ("def f(s):\n    return ''.join(reversed(s)).upper(), len(s), s.count('a')", ["f('banana')"]),
+    ("from collections import Counter\nimport math\n\ndef f(n):\n    c = Counter(str(n))\n"
+     "    return [math.sqrt(n), n // 3, c.most_common(1), {n, -n}, frozenset([1]), None, True, b'x', 1j]",
+     ["f(12321)"]),
+    ("def f(a, b):\n    return a / b", ["f(1, 0)"]),
+)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -62,6 +74,7 @@ class Zygote:
         self.seccomp_call: Callable[[], object] | None = None
         self.rlimits: dict[int, tuple] = {}
         self.reseed: Callable[[int], None] = lambda seed: None
+        self.base_vsz = 0
 
     def note(self, name: str, active: bool | None, detail: str = "") -> None:
         """Record a layer: active True/False, or None when it does not apply on this host."""
@@ -100,7 +113,6 @@ class Zygote:
             os.register_at_fork = register_at_fork
         if "threading" in sys.modules:
             raise RuntimeError("a preloaded module imported threading; the zygote must stay thread-free")
-        self.base_vsz = _vm_size_bytes()
         # Under memory pressure the kernel must kill the job, never the zygote: the zygote opts out
         # (while still privileged) and each job opts in through a /proc handle kept for that.
         self.proc_fd = -1
@@ -204,8 +216,20 @@ class Zygote:
             self.landlock_call = isolation.landlock_restrict_call(self.ruleset_fd)
         if self.seccomp is not None:
             self.seccomp_call = self.seccomp.load_call()
+        self.warm_up()
         gc.collect()
         gc.freeze()  # keep the zygote's objects out of the children's collections (faster, less COW)
+        self.base_vsz = _vm_size_bytes()  # a job's address-space budget is memory_mb on top of this
+
+    def warm_up(self) -> None:
+        """Run a few trusted jobs through the child's code path, so that the interpreter's caches are
+        warm in the zygote itself: CPython 3.11 rewrites bytecode as it warms up and specialises, and
+        fills a type-attribute cache and the interned-name table; in each child that did this itself,
+        every page written was a copy-on-write fault. Deterministic, and ``random`` is reseeded after."""
+        for _ in range(WARMUP_ROUNDS):
+            for program, exprs in WARMUP_JOBS:
+                execute_job((program, exprs, 0, "module", "<main>", 0), False, self.reseed)
+        self.reseed(0)
 
     def start_pid_namespace_init(self) -> None:
         """The first fork after unshare(CLONE_NEWPID) is the namespace's PID 1; the namespace lives
@@ -416,6 +440,18 @@ class Zygote:
 def run_job_in_child(job: tuple, result_fd: int, capture: bool, reseed: Callable[[int], None]) -> None:
     """Run the job (a :class:`protocol.JobRecord`'s fields) and write one JSON result to ``result_fd``;
     never returns."""
+    view = memoryview(execute_job(job, capture, reseed))
+    try:
+        while view:
+            view = view[os.write(result_fd, view):]
+    except OSError:
+        pass
+    os._exit(0)
+
+
+def execute_job(job: tuple, capture: bool, reseed: Callable[[int], None]) -> bytes:
+    """The job's result record (JSON). Runs job code: only ever called in a job's child, or on the
+    zygote's own warm-up jobs."""
     program, exprs, seed, mode, filename, max_chars = job
     if seed:  # seed 0: the state inherited from the zygote already is random.seed(0)'s
         reseed(seed)
@@ -463,14 +499,8 @@ def run_job_in_child(job: tuple, result_fd: int, capture: bool, reseed: Callable
         data = b'{"status": "memory", "values": [], "error": "MemoryError"}'
     except BaseException:  # noqa: BLE001
         data = b'{"status": "error", "values": [], "error": "ResultError: could not encode result"}'
-    view = memoryview(data)
-    try:
-        while view:
-            view = view[os.write(result_fd, view):]
-    except OSError:
-        pass
     del pad
-    os._exit(0)
+    return data
 
 
 _json_str = json.encoder.encode_basestring_ascii  # C: a JSON string literal, ASCII only
