@@ -53,7 +53,7 @@ def _check(args: argparse.Namespace) -> int:
     applicable = len(on) + len(off)
     print(f"{len(on)} of {applicable} applicable layers active" + (f"; DEGRADED, off: {', '.join(off)}" if off else ""))
     print("fork loop: " + ("C (sandbox/_forkloop.c)" if fork_loop == "c" else
-                           "Python (the C loop is not built: reinstall with a C compiler; ~1.3x the CPU per job)"))
+                           "Python (the C loop is not built: reinstall with a C compiler; ~1.2x the CPU per job)"))
     return 0
 
 
@@ -61,7 +61,7 @@ def _bench(args: argparse.Namespace) -> int:
     from sandbox.bench import run_bench
 
     run_bench(jobs=args.jobs, workers=args.workers, rss_jobs=args.rss_jobs, fresh_jobs=args.fresh_jobs,
-              as_json=args.json)
+              as_json=args.json, repeats=args.repeats)
     return 0
 
 
@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--workers", type=int, default=2)
     b.add_argument("--rss-jobs", type=int, default=10_000)
     b.add_argument("--fresh-jobs", type=int, default=None, help="subsample for the slow baseline")
+    b.add_argument("--repeats", type=int, default=3, help="timed passes of the sandbox over the jobs (median)")
     b.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     return {"run": _run, "check": _check, "bench": _bench}[args.cmd](args)

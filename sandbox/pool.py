@@ -229,7 +229,7 @@ class Sandbox(PoolFront):
     start unless every isolation layer this kind of host can offer is active (degraded modes are
     always logged at WARNING). ``fork_loop``: "auto" serves jobs from the C loop
     (``sandbox/_forkloop.c``) when it was built at install, else from the zygote's Python loop
-    (same layers, ~1.3x the CPU per job; logged); "c" requires the C loop; "python" forces the other.
+    (same layers, ~1.2x the CPU per job; logged); "c" requires the C loop; "python" forces the other.
     """
 
     def __init__(
@@ -282,7 +282,7 @@ class Sandbox(PoolFront):
         self.fork_loop: str = self._workers[0].hello.get("fork_loop", "python")
         if fork_loop == "auto" and self.fork_loop != "c":
             log.warning("sandbox: the C fork loop (sandbox/_forkloop.c) is not built, so jobs are served by "
-                        "the zygote's Python loop (same isolation, ~1.3x the CPU per job); reinstall with a "
+                        "the zygote's Python loop (same isolation, ~1.2x the CPU per job); reinstall with a "
                         "C compiler to build it")
         cg = self._workers[0].cgroup
         self.layers["memory-cgroup"] = {"active": cg.path is not None, "detail": cg.detail}

@@ -45,11 +45,6 @@ def read_exact(fd: int, n: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def read_frame(fd: int) -> dict | None:
-    body = read_body(fd)
-    return None if body is None else json.loads(body)
-
-
 def read_body(fd: int) -> bytes | None:
     """One frame's body; ``None`` at end of file."""
     head = read_exact(fd, 4)

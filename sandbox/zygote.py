@@ -5,9 +5,10 @@ clean environment and ``PYTHONHASHSEED`` pinned. It pre-imports the allowed stdl
 namespaces (no network, a minimal filesystem view, private scratch), then serves jobs: for each it
 forks a child that applies the per-job layers (rlimits, uid drop, Landlock, seccomp), runs the job
 with fresh globals and reseeded ``random``, and reports a canonical result. The zygote itself never
-runs job code, so every child starts from the same pristine state.
+runs a job's code (only its own fixed warm-up jobs, at start-up), so every child starts from the
+same pristine state.
 
-Protocol on stdin/stdout: see :mod:`protocol` (binary-headed JSON jobs in, binary replies out).
+Protocol on stdin/stdout: see :mod:`protocol` (jobs in, binary replies out).
 The serving loop runs in C (:file:`_forkloop.c`, built at install) when available: after each fork
 every page the zygote writes is a copy-on-write fault, and the Python loop below writes many. The
 Python loop is the fallback, logged as such. Stdlib only (run without site-packages).

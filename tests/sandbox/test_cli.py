@@ -113,3 +113,16 @@ def test_run_job_does_not_see_the_callers_environment(tmp_path):
     verdict, _ = _run_file(tmp_path, "import os\nprint(sorted(os.environ.items()))\n")
     assert verdict["status"] == "ok"
     assert "AZR_TEST_SECRET" not in verdict["stdout"] and os.environ["AZR_TEST_SECRET"] not in verdict["stdout"]
+
+
+def test_bench_runs_and_agrees_with_its_baselines():
+    proc = _cli("bench", "--jobs", "60", "--rss-jobs", "60", "--fresh-jobs", "10", "--repeats", "2", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    for row in ("sandbox", "fresh_interpreter", "persistent_pool"):
+        assert report[row]["jobs_per_s"] > 0 and report[row]["p50_ms"] > 0
+    assert len(report["sandbox"]["passes"]) == 2
+    assert report["agreement"] == {"with_fresh": 1.0, "with_pool": 1.0}
+    assert report["sandbox"]["statuses"] == {"ok": 60}
+    if report["sandbox"]["fork_loop"] == "c":
+        assert report["sandbox_python_loop"]["agree"] is True
