@@ -94,6 +94,11 @@ static int reserve(buf_t *b, size_t n) {
     return 0;
 }
 
+static void wipe(buf_t *b, size_t n) {
+    if (b->p != NULL)
+        memset(b->p, 0, n < b->cap ? n : b->cap);
+}
+
 /* Give a large buffer back after the job that needed it: the zygote's memory is every child's (its
  * pages are copied into each fork's page tables and count against each job's address-space limit). */
 static void shrink(buf_t *b) {
@@ -451,6 +456,12 @@ static PyObject *serve(PyObject *self, PyObject *args) {
                                {out[1].p, out[1].len}};
         if (writev_all(1, iov, 4) < 0)
             _exit(0); /* the pool is gone */
+        /* Nothing of this job may reach the next one: every child inherits the zygote's memory, and
+         * a job can read its own (ctypes.string_at). */
+        wipe(&job, size);
+        wipe(&result, result.len);
+        wipe(&out[0], out[0].len);
+        wipe(&out[1], out[1].len);
         shrink(&job);
         shrink(&result);
         shrink(&out[0]);

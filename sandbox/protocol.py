@@ -45,16 +45,21 @@ def read_exact(fd: int, n: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def read_body(fd: int) -> bytes | None:
-    """One frame's body; ``None`` at end of file."""
-    head = read_exact(fd, 4)
-    return None if head is None else read_exact(fd, LENGTH.unpack(head)[0])
-
-
 def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
+
+
+def writev_all(fd: int, parts: list) -> None:
+    """Write every byte of ``parts`` (bytes-like objects) to ``fd``, in order, without joining them."""
+    views = [memoryview(p).cast("B") for p in parts if len(p)]
+    while views:
+        put = os.writev(fd, views)
+        while views and put >= len(views[0]):
+            put -= len(views.pop(0))
+        if views and put:
+            views[0] = views[0][put:]
 
 
 def write_frame(fd: int, obj: dict) -> None:
@@ -97,8 +102,15 @@ def job_record(body: bytes | memoryview) -> tuple:
 
 def reply_frame(job_id: int, wait_status: int, flags: int, duration: float, data: bytes,
                 stdout: bytes = b"", stderr: bytes = b"") -> bytes:
-    head = REPLY_HEAD.pack(job_id, wait_status, flags, duration, len(data), len(stdout), len(stderr))
-    return b"".join((LENGTH.pack(REPLY_HEAD.size + len(data) + len(stdout) + len(stderr)), head, data, stdout, stderr))
+    head = reply_head(job_id, wait_status, flags, duration, len(data), len(stdout), len(stderr))
+    return b"".join((head, data, stdout, stderr))
+
+
+def reply_head(job_id: int, wait_status: int, flags: int, duration: float, n_data: int, n_stdout: int,
+               n_stderr: int) -> bytes:
+    """A reply frame's length and :data:`REPLY_HEAD`; the three byte strings follow it."""
+    return LENGTH.pack(REPLY_HEAD.size + n_data + n_stdout + n_stderr) + REPLY_HEAD.pack(
+        job_id, wait_status, flags, duration, n_data, n_stdout, n_stderr)
 
 
 @dataclass

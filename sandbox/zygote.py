@@ -76,6 +76,7 @@ class Zygote:
         self.rlimits: dict[int, tuple] = {}
         self.reseed: Callable[[int], None] = lambda seed: None
         self.base_vsz = 0
+        self.buffers: list[WipedBuffer] = []  # the Python loop's: job, result, stdout, stderr
 
     def note(self, name: str, active: bool | None, detail: str = "") -> None:
         """Record a layer: active True/False, or None when it does not apply on this host."""
@@ -253,13 +254,18 @@ class Zygote:
         protocol.write_frame(1, {"hello": True, "pid": os.getpid(), "layers": self.layers, "fork_loop": loop})
         if loop == "c":
             self.serve_in_c()
+        self.buffers = [WipedBuffer() for _ in range(4)]
         while True:
-            frame = protocol.read_body(0)
+            head = protocol.read_exact(0, 4)
+            frame = self.buffers[0].fill_from(0, protocol.LENGTH.unpack(head)[0]) if head else None
             if frame is None:
                 os._exit(0)
-            reply = self.run_job(frame)
-            protocol.write_all(1, reply)
-            del frame, reply
+            parts = self.run_job(frame)
+            del frame
+            protocol.writev_all(1, parts)
+            del parts
+            for buf in self.buffers:
+                buf.wipe()
 
     def serve_in_c(self) -> None:
         """The C loop: returns only in a job's child, with every per-job layer applied."""
@@ -275,8 +281,9 @@ class Zygote:
         finally:
             os._exit(70)  # only a failure in the child gets here
 
-    def run_job(self, frame: bytes) -> bytes:
-        """Run one job (a frame's body) in a fresh child; the reply frame for the pool."""
+    def run_job(self, frame: memoryview) -> list:
+        """Run one job (a frame's body) in a fresh child; the reply frame for the pool, in parts
+        that view :attr:`buffers` (wiped once the reply is written)."""
         job_id, timeout, job_flags = protocol.JOB_HEAD.unpack_from(frame)
         timeout = min(timeout if timeout > 0 else float(self.cfg["timeout_s"]), 1e7)
         capture = bool(job_flags & protocol.JOB_CAPTURE)
@@ -306,24 +313,23 @@ class Zygote:
         duration = time.perf_counter() - start
         os.close(r)
         flags = (protocol.TIMED_OUT if timed_out else 0) | (protocol.CUT if cut else 0)
-        output = [b"", b""]
+        output = [memoryview(b""), memoryview(b"")]
         if capture:
             cap = int(self.cfg["max_output_bytes"])
             streams = ((out_fd, protocol.STDOUT_TRUNCATED), (err_fd, protocol.STDERR_TRUNCATED))
             for i, (fd, truncated) in enumerate(streams):
                 size = os.fstat(fd).st_size
-                os.lseek(fd, 0, os.SEEK_SET)
-                output[i] = os.read(fd, cap) if size else b""
+                output[i] = self.buffers[2 + i].fill_from(fd, min(size, cap), offset=0) or memoryview(b"")
                 flags |= truncated if size > cap else 0
                 os.close(fd)
         if not self.clean_scratch():
             flags |= protocol.RETIRE  # the pool replaces this worker: a fresh one has a fresh scratch
-        return protocol.reply_frame(job_id, status, flags, duration, data, *output)
+        head = protocol.reply_head(job_id, status, flags, duration, len(data), len(output[0]), len(output[1]))
+        return [head, data, *output]
 
-    def supervise(self, pid: int, r: int, deadline: float) -> tuple[int, bytes, bool, bool]:
+    def supervise(self, pid: int, r: int, deadline: float) -> tuple[int, memoryview, bool, bool]:
         """Collect the child's result and exit status; SIGKILL it at the deadline or on overflow."""
-        chunks: list[bytes] = []
-        size = 0
+        result = self.buffers[1]
         timed_out = cut = exited = r_done = False
         pidfd = os.pidfd_open(pid)  # Linux >= 5.3
         poller = select.poll()
@@ -342,14 +348,11 @@ class Zygote:
                 if fd == pidfd:
                     exited = True
                     continue
-                b = os.read(r, PIPE_READ)
-                if not b:
+                if not result.read_some(r):
                     poller.unregister(r)
                     r_done = True
                     continue
-                chunks.append(b)
-                size += len(b)
-                cut = size > MAX_RESULT_BYTES
+                cut = result.used > MAX_RESULT_BYTES
         if timed_out or cut:
             os.kill(pid, signal.SIGKILL)
         try:  # the job's whole process group (only the job itself when seccomp is active)
@@ -359,14 +362,13 @@ class Zygote:
         if exited and not r_done:  # what is left in the pipe is all there is; never wait on a leftover holder
             os.set_blocking(r, False)
             try:
-                while (b := os.read(r, PIPE_READ)) and size <= MAX_RESULT_BYTES:
-                    chunks.append(b)
-                    size += len(b)
+                while result.used <= MAX_RESULT_BYTES and result.read_some(r):
+                    pass
             except BlockingIOError:
                 pass
         os.close(pidfd)
         _, status = os.waitpid(pid, 0)
-        return status, b"".join(chunks), timed_out, cut
+        return status, memoryview(result.data)[: result.used], timed_out, cut
 
     def clean_scratch(self) -> bool:
         """Empty the scratch for the next job; False when that failed (then this worker retires).
@@ -411,7 +413,7 @@ class Zygote:
             ))
         return limits
 
-    def child(self, frame: bytes, w: int, out_fd: int, err_fd: int, limits: tuple) -> None:
+    def child(self, frame: memoryview, w: int, out_fd: int, err_fd: int, limits: tuple) -> None:
         capture = out_fd >= 0
         zygote = os.getppid()
         os.setsid()  # own session and process group: a job's kill(0, ...) reaches only itself
@@ -435,7 +437,50 @@ class Zygote:
             resource.setrlimit(which, value)
         if self.seccomp_call is not None:
             self.seccomp_call()
-        run_job_in_child(protocol.job_record(memoryview(frame)[protocol.JOB_HEAD.size:]), w, capture, self.reseed)
+        run_job_in_child(protocol.job_record(frame[protocol.JOB_HEAD.size:]), w, capture, self.reseed)
+
+
+class WipedBuffer:
+    """A byte buffer the Python loop reuses and zeroes after every job. Each child inherits the
+    zygote's memory, and freed memory is not cleared: a job's program, result or output held in
+    ordinary ``bytes`` would outlive it there, for the next job to read with ``ctypes``."""
+
+    def __init__(self) -> None:
+        self.data = bytearray(PIPE_READ)
+        self.used = 0
+
+    def room(self, n: int) -> memoryview:
+        """A view of the buffer with at least ``n`` bytes (a larger one keeps the bytes used so far)."""
+        if n > len(self.data):
+            bigger = bytearray(max(n, 2 * len(self.data)))
+            memoryview(bigger)[: self.used] = memoryview(self.data)[: self.used]
+            self.data[:] = bytes(len(self.data))
+            self.data = bigger
+        return memoryview(self.data)
+
+    def fill_from(self, fd: int, n: int, offset: int | None = None) -> memoryview | None:
+        """Exactly ``n`` bytes from ``fd`` (at ``offset`` for a file), or ``None`` at end of file."""
+        view = self.room(n)
+        while self.used < n:
+            part = [view[self.used : n]]
+            got = os.readv(fd, part) if offset is None else os.preadv(fd, part, offset + self.used)
+            if got <= 0:
+                return None
+            self.used += got
+        return view[:n]
+
+    def read_some(self, fd: int) -> int:
+        """Append one read of up to ``PIPE_READ`` bytes; 0 at end of file."""
+        view = self.room(self.used + PIPE_READ)
+        got = os.readv(fd, [view[self.used : self.used + PIPE_READ]])
+        self.used += got
+        return got
+
+    def wipe(self) -> None:
+        self.data[: self.used] = bytes(self.used)
+        self.used = 0
+        if len(self.data) > (1 << 20):  # a large one goes back (see _forkloop.c's shrink)
+            self.data = bytearray(PIPE_READ)
 
 
 def run_job_in_child(job: tuple, result_fd: int, capture: bool, reseed: Callable[[int], None]) -> None:

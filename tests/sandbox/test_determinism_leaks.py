@@ -101,6 +101,40 @@ def test_state_changes_do_not_reach_the_next_job(sb, attack):
         assert res.status in ("ok", "error"), res.error
 
 
+# Reads the zygote's whole brk heap as the job inherited it (ctypes.string_at between glibc's
+# heap start and the program break); the markers are built at run time so that this program's own
+# text does not contain them.
+HEAP_SCAN = """
+import ctypes
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                "fsmblks", "uordblks", "fordblks", "keepcost")]
+libc = ctypes.CDLL(None)
+libc.sbrk.restype = ctypes.c_void_p
+libc.mallinfo2.restype = MallInfo2
+end = libc.sbrk(0)
+size = libc.mallinfo2().arena
+heap = ctypes.string_at(end - size, size)
+found = [m.decode() for m in (b"AZR_LEAK_" + t for t in (b"PROGRAM", b"RESULT", b"STDOUT")) if m in heap]
+x = (found, size > 0)
+"""
+
+
+def test_a_jobs_program_result_and_output_are_not_left_in_the_next_jobs_memory(sb):
+    """Every child inherits the zygote's memory: what the zygote held of the previous job (its
+    program, the result it forwarded, the output it read) must not be readable there."""
+    need(sb, "fork-per-job")
+    secret = ("# AZR_LEAK_PROGRAM " + "pad " * 3000 + "\nx = 'AZR_LEAK_' + 'RESULT'\n"
+              "print('AZR_LEAK_' + 'STDOUT')\nimport sys\nprint('AZR_LEAK_' + 'STDOUT', file=sys.stderr)")
+    with same_worker(sb):
+        first = sb.evaluate(secret, ["x"], capture_output=True)
+        assert first.ok and "AZR_LEAK_STDOUT" in first.stdout, first
+        try:
+            assert val(run(sb, HEAP_SCAN)) == ([], True)
+        finally:
+            run(sb, "x = 1")  # the scan's own result leaves nothing secret behind either
+
+
 def test_the_zygote_state_survives_a_long_run_of_hostile_jobs(sb):
     need_private_tmp(sb)
     jobs = [(f"import math, builtins\nmath.pi = {i}\nbuiltins.azr_n = {i}\nopen('/tmp/f{i}', 'w').close()", ())
