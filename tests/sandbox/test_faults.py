@@ -155,13 +155,18 @@ def test_queued_jobs_of_a_dead_worker_are_rerun_not_lost():
         assert [o.values[0].text for o in outs[1:]] == [str(i) for i in range(5)]
 
 
-def test_unclosed_sandbox_leaves_no_process_at_exit(tmp_path):
+@pytest.mark.parametrize("loop", ["auto", "python"])
+@pytest.mark.parametrize("ending", ["exit", "sigkill"])
+def test_a_pool_that_ends_without_close_leaves_no_process(tmp_path, ending, loop):
+    """A script exits without ``close()`` while a job runs (the atexit hook cleans up), or is killed
+    outright (no hook runs: the zygotes must notice the hang-up on their stdin, kill the job and
+    exit rather than wait out its 30-second timeout). Either way nothing may remain."""
     script = tmp_path / "leak.py"
     script.write_text(textwrap.dedent(f"""
-        import sys, threading, time
+        import os, signal, sys, threading, time
         sys.path.insert(0, {ROOT!r})
         from sandbox import Sandbox
-        sb = Sandbox(workers=2)
+        sb = Sandbox(workers=2, timeout_s=30, fork_loop={loop!r})
         threading.Thread(target=sb.evaluate, args=("import time\\ntime.sleep(30)", ["1"]), daemon=True).start()
         def children(pid):
             try:
@@ -169,19 +174,25 @@ def test_unclosed_sandbox_leaves_no_process_at_exit(tmp_path):
             except OSError:
                 return []
         deadline = time.time() + 10
-        while not any(children(p) for p in sb.worker_pids) and time.time() < deadline:
-            time.sleep(0.01)
+        while not any(len(children(p)) >= 2 for p in sb.worker_pids) and time.time() < deadline:
+            time.sleep(0.01)  # a zygote's children: its PID namespace's init, then the running job
         jobs = [c for p in sb.worker_pids for c in children(p)]
         print(" ".join(map(str, sb.worker_pids + [int(j) for j in jobs])), flush=True)
-        # exits without close(), with a job still running
+        if {ending!r} == "sigkill":
+            os.kill(os.getpid(), signal.SIGKILL)
     """))
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
-    pids = [int(p) for p in out.stdout.split()]
-    assert len(pids) >= 3, out.stderr  # two zygotes, the running job (and the PID namespaces' inits)
+    # Only the first line is read: the zygotes inherit stderr, so waiting for the pipes to close
+    # would wait for them.
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True)
+    pids = [int(p) for p in proc.stdout.readline().split()]
+    assert proc.wait(timeout=30) == (-signal.SIGKILL if ending == "sigkill" else 0)
+    proc.stdout.close()
+    assert len(pids) >= 5, pids  # two zygotes, their PID namespaces' inits and the running job
     deadline = time.time() + 5
     while any(_alive(p) for p in pids) and time.time() < deadline:
         time.sleep(0.05)
-    assert not any(_alive(p) for p in pids)
+    assert not [p for p in pids if _alive(p)]
 
 
 def test_pool_never_hangs_on_many_faulty_jobs():
