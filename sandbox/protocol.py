@@ -2,11 +2,12 @@
 
 Every frame is a 4-byte big-endian length and a body. The pool sends each job as :data:`JOB_HEAD`
 (what the zygote needs before it forks: id, timeout, capture flag) and the job's record in
-``marshal`` format, which only the job's child decodes; the zygote greets once in JSON, then answers each job with a binary reply: :data:`REPLY_HEAD`, the
-bytes the job's child wrote to its result pipe, and its captured stdout and stderr. The zygote
-forwards the child's bytes without parsing them: the pool (trusted, and it never forks) validates
-them in :func:`classify`, and every page the zygote touches between two forks costs it a
-copy-on-write fault, so its per-job work is kept to packing a header.
+``marshal`` format, which only the job's child decodes. The zygote greets once in JSON, then
+answers each job with a binary reply: :data:`REPLY_HEAD`, the bytes the job's child wrote to its
+result pipe, and its captured stdout and stderr. The zygote forwards the child's bytes without
+parsing them: the pool (trusted, and it never forks) validates them in :func:`classify`, and every
+page the zygote touches between two forks costs it a copy-on-write fault, so its per-job work is
+kept to packing a header (in C: ``_forkloop.c`` mirrors these layouts).
 
 Stdlib only: the zygote imports this module with ``python -s -S``.
 """
