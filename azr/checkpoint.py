@@ -92,7 +92,7 @@ def save(c: Components, step: int) -> Path:
 
 
 def _write(c: Components, step: int, final: Path, rngs: list[dict[str, Any]], fingerprints: list[str],
-           full: tuple[dict[str, Any], dict[str, Any]] | None = None) -> None:
+           full: tuple[dict[str, Any], dict[str, Any]] | None) -> None:
     root = checkpoints_dir(c.run_dir)
     root.mkdir(parents=True, exist_ok=True)
     tmp = root / f".tmp-step-{step:06d}"
@@ -124,6 +124,14 @@ def _write(c: Components, step: int, final: Path, rngs: list[dict[str, Any]], fi
         shutil.rmtree(old, ignore_errors=True)
 
 
+def _load_pickle(path: Path) -> Any:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a corrupt file
+        raise CheckpointError(f"checkpoint {path}: corrupt or unreadable ({type(exc).__name__}); "
+                              "resume from another checkpoint") from None
+
+
 def load_state(path: Path) -> dict[str, Any]:
     """Read and check every part of a checkpoint before the run touches anything."""
     path = Path(path)
@@ -144,18 +152,8 @@ def load_state(path: Path) -> dict[str, Any]:
                               f"{FORMAT_VERSION}; this azr version cannot resume it")
     out: dict[str, Any] = {"trainer": trainer}
     for key, name in (("optimizer", "optimizer.pt"), ("scheduler", "scheduler.pt"), ("rng", "rng.pt")):
-        try:
-            out[key] = torch.load(path / name, map_location="cpu", weights_only=False)
-        except Exception as exc:  # noqa: BLE001 - any unpickling failure means a corrupt file
-            raise CheckpointError(f"checkpoint {path / name}: corrupt or unreadable "
-                                  f"({type(exc).__name__}); resume from another checkpoint") from None
-    out["rng_ranks"] = {}
-    for extra in sorted(path.glob("rng-rank*.pt")):
-        try:
-            out["rng_ranks"][int(extra.stem.removeprefix("rng-rank"))] = torch.load(extra, map_location="cpu",
-                                                                                   weights_only=False)
-        except Exception as exc:  # noqa: BLE001 - as above
-            raise CheckpointError(f"checkpoint {extra}: corrupt or unreadable ({type(exc).__name__})") from None
+        out[key] = _load_pickle(path / name)
+    out["rng_ranks"] = {int(p.stem.removeprefix("rng-rank")): _load_pickle(p) for p in sorted(path.glob("rng-rank*.pt"))}
     try:
         import sqlite3
 

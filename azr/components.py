@@ -20,7 +20,7 @@ import torch
 from azr import checkpoint, fsdp, lora
 from azr.buffer.seeds import seed_buffer
 from azr.buffer.store import TaskBuffer
-from azr.config import Config, save_config
+from azr.config import Config, first_line, save_config
 from azr.distributed import Dist
 from azr.fsdp import ParallelismError
 from azr.generation import Generator, HFGenerator
@@ -75,7 +75,7 @@ def build_components(cfg: Config, dist: Dist | None = None) -> Components:
     except ParallelismError as exc:
         raise RunError(str(exc)) from None
     run_dir = Path(cfg.trainer.output_dir)
-    check_generation_backend(cfg)  # a missing vLLM or server fails here, before the run directory exists
+    check_generation_backend(cfg, dist)  # a missing vLLM or server fails here, before the run directory exists
     check_sharding(cfg, dist)
     if dist.is_main:
         ensure_writable(run_dir)
@@ -102,7 +102,7 @@ def build_components(cfg: Config, dist: Dist | None = None) -> Components:
     generator = make_generator(cfg, model, tokenizer, dist)
     sandbox = make_sandbox(cfg.sandbox.backend, workers=cfg.sandbox.workers, timeout_s=cfg.sandbox.timeout_s,
                            memory_mb=cfg.sandbox.memory_mb, address=cfg.sandbox.ray_address)
-    buffer = open_buffer(cfg, run_dir, sandbox, resume_from if state is not None else None) if dist.is_main else None
+    buffer = open_buffer(cfg, run_dir, sandbox, resume_from) if dist.is_main else None
     optimizer = torch.optim.AdamW(lora.trainable_parameters(model), lr=cfg.rl.lr, weight_decay=cfg.rl.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg))
     start_step = 0
@@ -155,13 +155,13 @@ def open_buffer(cfg: Config, run_dir: Path, sandbox: Sandbox, resume_from: Path 
     return buffer
 
 
-def check_generation_backend(cfg: Config) -> None:
+def check_generation_backend(cfg: Config, dist: Dist) -> None:
     """What the generation backend needs that the config cannot show (vLLM installed, a GPU, a server)."""
     if cfg.generation.backend == "vllm":
         from azr.generation_vllm import VLLMUnavailable, check_vllm
 
         try:
-            check_vllm(cfg.generation)
+            check_vllm(cfg.generation, dist.world)
         except VLLMUnavailable as exc:
             raise RunError(str(exc)) from None
 
@@ -178,7 +178,7 @@ def check_sharding(cfg: Config, dist: Dist) -> None:
                        "generation.backend=hf or run data parallel (configs/accelerate/ddp.yaml)")
 
 
-def make_generator(cfg: Config, model: Any, tokenizer: Any, dist: Dist | None = None) -> Generator:
+def make_generator(cfg: Config, model: Any, tokenizer: Any, dist: Dist) -> Generator:
     if cfg.generation.backend == "vllm":
         from azr.generation_vllm import VLLMUnavailable, make_vllm_generator
 
@@ -186,7 +186,7 @@ def make_generator(cfg: Config, model: Any, tokenizer: Any, dist: Dist | None = 
             return make_vllm_generator(cfg, model, tokenizer)
         except VLLMUnavailable as exc:
             raise RunError(str(exc)) from None
-    sharded = dist is not None and dist.fsdp is not None  # FSDP: the ranks generate in step
+    sharded = dist.fsdp is not None  # FSDP: the ranks generate in step
     return HFGenerator(model, tokenizer, batch_size=cfg.generation.batch_size,
                        max_over_ranks=(lambda n: int(dist.max(n))) if sharded else None,
                        cache_implementation=cfg.generation.cache_implementation or None)
@@ -234,7 +234,7 @@ def resolve_model(name_or_path: str) -> str:
     return name_or_path  # a hub id; loading reports if it cannot be fetched
 
 
-def load_policy(cfg: Config, resume_from: Path | None, device: torch.device | None = None) -> tuple[Any, Any]:
+def load_policy(cfg: Config, resume_from: Path | None, device: torch.device) -> tuple[Any, Any]:
     """The tokenizer and the policy: full weights (from the checkpoint when resuming), or with LoRA the
     base from ``model.name_or_path`` under adapters (fresh, or the checkpoint's, trainable)."""
     lcfg = cfg.model.lora
@@ -255,7 +255,7 @@ def load_policy(cfg: Config, resume_from: Path | None, device: torch.device | No
         else:
             model = lora.wrap(base, lcfg, gradient_checkpointing=grad_ckpt)
     except (OSError, ValueError, RuntimeError) as exc:  # a module name the model lacks, adapters of another base
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         where = "model.lora.target_modules" if resume_from is None else f"trainer.resume ({resume_from})"
         raise RunError(f"{where}: cannot put LoRA adapters on {cfg.model.name_or_path!r}: {first}") from None
     print(lora.summary(model), flush=True)
@@ -266,7 +266,7 @@ _KIND_TEXT = {"full": "full model weights (LoRA off)", "lora": "one LoRA adapter
               "lora-per-role": "per-role LoRA adapters (model.lora.per_role=true)", None: "no model"}
 
 
-def load_model(path: str, cfg: Config, device: torch.device | None = None) -> tuple[Any, Any]:
+def load_model(path: str, cfg: Config, device: torch.device) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     dtype = cfg.model.dtype
@@ -277,14 +277,10 @@ def load_model(path: str, cfg: Config, device: torch.device | None = None) -> tu
         model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype),
                                                      trust_remote_code=cfg.model.trust_remote_code)
     except (OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise RunError(f"model.name_or_path: cannot load {path!r}: {first}") from None
+        raise RunError(f"model.name_or_path: cannot load {path!r}: {first_line(exc)}") from None
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    if device is not None:
-        model = model.to(device)
-    elif torch.cuda.is_available():
-        model = model.to("cuda")
+    model = model.to(device)
     if cfg.model.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     return tokenizer, model

@@ -94,6 +94,11 @@ class GenerationSettings:
     stop: list[str] = field(default_factory=lambda: ["</answer>"])  # nothing after the answer is used
     vllm: VLLMConfig = field(default_factory=VLLMConfig)
 
+    @property
+    def longest_sequence(self) -> int:
+        """The longest prompt plus the longest completion: the context a rollout can need."""
+        return self.max_prompt_tokens + max(self.max_new_tokens_propose, self.max_new_tokens_solve)
+
     def sampling(self, role: str, n: int = 1, seed: int | None = None) -> SamplingParams:
         """The sampling parameters for one role ("propose" or "solve") of this run."""
         if role not in ("propose", "solve"):
@@ -270,6 +275,11 @@ def _load_yaml_chain(path: Path, seen: tuple[Path, ...]) -> list[tuple[Path, Dic
     return layers
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message (its type's name when it has none): for one-line errors."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 def _parse_overrides(overrides: Sequence[str]) -> DictConfig:
     for item in overrides:
         key = item.split("=", 1)[0]
@@ -278,7 +288,7 @@ def _parse_overrides(overrides: Sequence[str]) -> DictConfig:
     try:
         return OmegaConf.from_dotlist(list(overrides))
     except OmegaConfBaseException as exc:
-        raise ConfigError(f"overrides: {str(exc).splitlines()[0]}") from None
+        raise ConfigError(f"overrides: {first_line(exc)}") from None
 
 
 def _all_keys(cls: type = Config, prefix: str = "") -> list[str]:
@@ -304,7 +314,7 @@ def _suggest(key: str) -> str:
 
 def _translate(exc: OmegaConfBaseException, source: str) -> ConfigError:
     key = getattr(exc, "full_key", None)
-    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    first = first_line(exc)
     if isinstance(exc, ConfigKeyError) and key:
         return ConfigError(f"{key}: unknown key (in {source}){_suggest(key)}")
     if key:
@@ -379,7 +389,7 @@ def validate(cfg: Config) -> None:
            "must be set when generation.vllm.mode is server", g.vllm.server_url)  # fmt: skip
     c.need(not g.vllm.server_url or g.vllm.server_url.startswith(("http://", "https://")),
            "generation.vllm.server_url", "must start with http:// or https://", g.vllm.server_url)
-    longest = g.max_prompt_tokens + max(g.max_new_tokens_propose, g.max_new_tokens_solve)
+    longest = g.longest_sequence
     c.need(g.vllm.max_model_len == 0 or g.vllm.max_model_len >= longest, "generation.vllm.max_model_len",
            f"must be 0 (auto) or >= generation.max_prompt_tokens + the longer max_new_tokens = {longest}",
            g.vllm.max_model_len)  # fmt: skip

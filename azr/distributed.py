@@ -119,6 +119,16 @@ class Dist:
                 total[k] = total.get(k, 0.0) + float(v)
         return total
 
+    def max_stats(self, stats: dict[str, float]) -> dict[str, float]:
+        """Per-key maximum over ranks, in one collective (keys missing on a rank are skipped there)."""
+        if not self.enabled:
+            return dict(stats)
+        top: dict[str, float] = {}
+        for part in self.gather(stats):
+            for k, v in part.items():
+                top[k] = max(top.get(k, float(v)), float(v))
+        return top
+
     def max(self, value: float) -> float:
         return max(self.gather(float(value))) if self.enabled else float(value)
 
@@ -135,7 +145,8 @@ class Dist:
         Under FSDP the backward passes already reduce-scattered (summed) the gradients: nothing to do."""
         if not self.enabled or self.fsdp is not None:
             return
-        present = torch.tensor([p.grad is not None for p in params], dtype=torch.int32)
+        # on the process group's device: NCCL reduces CUDA tensors only
+        present = torch.tensor([p.grad is not None for p in params], dtype=torch.int32, device=self.device)
         torch.distributed.all_reduce(present, op=torch.distributed.ReduceOp.SUM)
         grads = []
         for p, anywhere in zip(params, present.tolist(), strict=True):

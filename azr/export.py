@@ -14,7 +14,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from azr import checkpoint, lora
-from azr.config import ModelConfig
+from azr.config import ModelConfig, first_line
 
 
 class ExportError(RuntimeError):
@@ -57,7 +57,7 @@ def export(source: Path, out: Path, role: str | None = None) -> Path:
         if kind == "full":
             shutil.copytree(model_dir, tmp)
         else:
-            _merge(ckpt, kind, role, tmp)
+            _merge(ckpt, role, tmp)
         if out.exists():
             out.rmdir()  # empty, checked above
         tmp.rename(out)
@@ -66,7 +66,7 @@ def export(source: Path, out: Path, role: str | None = None) -> Path:
     return ckpt
 
 
-def _merge(ckpt: Path, kind: str, role: str | None, dest: Path) -> None:
+def _merge(ckpt: Path, role: str | None, dest: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -79,12 +79,11 @@ def _merge(ckpt: Path, kind: str, role: str | None, dest: Path) -> None:
         base = AutoModelForCausalLM.from_pretrained(base_path, dtype=getattr(torch, dtype),
                                                     trust_remote_code=model_cfg.trust_remote_code)
     except (RunError, OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ExportError(f"{ckpt / 'config.yaml'}: cannot load the base model "
-                          f"{model_cfg.name_or_path!r}: {first}") from None
+                          f"{model_cfg.name_or_path!r}: {first_line(exc)}") from None
     tokenizer = AutoTokenizer.from_pretrained(ckpt / checkpoint.MODEL, trust_remote_code=model_cfg.trust_remote_code)
     model = lora.load(base, ckpt / checkpoint.MODEL)
-    merged = lora.merged(model, role or (lora.DEFAULT_ROLE if kind == "lora-per-role" else None))
+    merged = lora.merged(model, role)
     merged.save_pretrained(dest, safe_serialization=True)
     tokenizer.save_pretrained(dest)
 
@@ -98,6 +97,6 @@ def _model_config(ckpt: Path) -> ModelConfig:
         merged = OmegaConf.merge(OmegaConf.structured(ModelConfig), section)
         model_cfg = OmegaConf.to_object(merged)
     except Exception as exc:  # noqa: BLE001 - YAML or schema errors: name the file
-        raise ExportError(f"{path}: unreadable model section ({str(exc).splitlines()[0]})") from None
+        raise ExportError(f"{path}: unreadable model section ({first_line(exc)})") from None
     assert isinstance(model_cfg, ModelConfig)
     return model_cfg

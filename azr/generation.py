@@ -171,6 +171,14 @@ class Tokenization:
     def decode(self, ids: Sequence[int]) -> str:
         return self.tokenizer.decode(list(ids), skip_special_tokens=True)
 
+    def encode_all(self, prompts: Sequence[str]) -> list[list[int]]:
+        """Every prompt's ids; an empty one is an error (there is nothing to continue)."""
+        encoded = [self.encode(p) for p in prompts]
+        for i, ids in enumerate(encoded):
+            if not ids:
+                raise ValueError(f"{type(self).__name__}.generate: prompt {i} tokenises to nothing")
+        return encoded
+
 
 class HFGenerator(Tokenization):
     """Batched ``transformers`` generation with left padding and the KV cache.
@@ -218,10 +226,7 @@ class HFGenerator(Tokenization):
         from azr import lora
 
         adapters = lora.adapter_names(self.model, list(roles)) if roles is not None else None
-        encoded = [self.encode(p) for p in prompts]
-        for i, ids in enumerate(encoded):
-            if not ids:
-                raise ValueError(f"HFGenerator.generate: prompt {i} tokenises to nothing")
+        encoded = self.encode_all(prompts)
         groups: dict[SamplingParams, list[int]] = {}
         for i, p in enumerate(per_prompt):
             groups.setdefault(replace(p, max_new_tokens=1, n=1), []).append(i)
@@ -245,10 +250,8 @@ class HFGenerator(Tokenization):
             self.model.train(was_training)
         for i, row in enumerate(results):
             if per_prompt[i].greedy and per_prompt[i].n > 1:  # greedy samples are identical: copy the first
-                first = row[0]
-                assert first is not None
-                row[1:] = [replace(first, completion_ids=list(first.completion_ids), logprobs=list(first.logprobs))
-                           for _ in range(per_prompt[i].n - 1)]  # fmt: skip
+                assert row[0] is not None
+                row[:] = greedy_copies(row[0], per_prompt[i].n)
         return [[g for g in row if g is not None] for row in results]
 
     def _generate_group(self, members: list[int], encoded: list[list[int]], per_prompt: list[SamplingParams],
@@ -312,7 +315,7 @@ class HFGenerator(Tokenization):
         caps = caps or [params.max_new_tokens] * len(prompt_ids)
         recorder = _LogprobRecorder(1.0 if params.greedy else params.temperature)
         device = self.model.device
-        criteria = StoppingCriteriaList([_RowCap(caps, width)] if len(set(caps)) > 1 else [])
+        criteria = StoppingCriteriaList([_RowCap(caps, width, device)] if len(set(caps)) > 1 else [])
         routing = {"adapter_names": adapter_names} if adapter_names is not None else {}
         sequences = self.model.generate(
             input_ids=input_ids.to(device),
@@ -329,51 +332,51 @@ class HFGenerator(Tokenization):
         new_tokens = new_tokens.cpu()
         # A row past its cap was filled with padding (which may be the EOS id): cut it at the cap first.
         return [
-            self._finish(prompt_ids[row], new_tokens[row, : caps[row]].tolist(),
-                         logprobs[row, : caps[row]].tolist(), params)
+            finish(prompt_ids[row], new_tokens[row, : caps[row]].tolist(), logprobs[row, : caps[row]].tolist(),
+                   params, self.eos_token_ids, self.decode, self.pad_token_id)
             for row in range(len(prompt_ids))
         ]
 
-    def _finish(
-        self, prompt_ids: list[int], ids: list[int], logprobs: list[float], params: SamplingParams
-    ) -> Generation:
-        """Cut one raw row at EOS / stop string / batch padding and decide why it ended."""
-        reason: FinishReason = "length"
-        cut = len(ids)
-        eos_at = next((k for k, t in enumerate(ids) if t in self.eos_token_ids), None)
-        if eos_at is not None:
-            cut, reason = eos_at + 1, "stop"
-        elif self.pad_token_id not in self.eos_token_ids:
-            # A row that stopped before the others is filled with pad; strip that tail.
-            while cut > 0 and ids[cut - 1] == self.pad_token_id:
-                cut, reason = cut - 1, "stop"
-        text = self.decode(ids[:cut])
-        if params.stop:
-            found = _find_stop(text, params.stop)
-            if found is not None:
-                cut = _shortest_prefix_with_stop(ids[:cut], params.stop, self.decode)
-                reason = "stop"
-                begin, end = found
-                text = text[:end] if params.include_stop_str_in_output else text[:begin]
-        return Generation(
-            prompt_ids=list(prompt_ids),
-            completion_ids=ids[:cut],
-            logprobs=logprobs[:cut],
-            text=text,
-            finish_reason=reason,
-        )
+
+def finish(prompt_ids: list[int], ids: list[int], logprobs: list[float], params: SamplingParams,
+           eos_token_ids: Sequence[int], decode: Any, pad_token_id: int | None = None) -> Generation:
+    """Cut one raw completion after its first EOS, at the token completing a stop string, or (batched
+    generation, ``pad_token_id`` given) before the padding that filled a row which ended early; name
+    why it ended. Every backend ends its completions here."""
+    reason: FinishReason = "length"
+    cut = len(ids)
+    eos_at = next((k for k, t in enumerate(ids) if t in eos_token_ids), None)
+    if eos_at is not None:
+        cut, reason = eos_at + 1, "stop"
+    elif pad_token_id is not None and pad_token_id not in eos_token_ids:
+        while cut > 0 and ids[cut - 1] == pad_token_id:
+            cut, reason = cut - 1, "stop"
+    text = decode(ids[:cut])
+    if params.stop:
+        found = _find_stop(text, params.stop)
+        if found is not None:
+            cut, reason = _shortest_prefix_with_stop(ids[:cut], params.stop, decode), "stop"
+            begin, end = found
+            text = text[:end] if params.include_stop_str_in_output else text[:begin]
+    return Generation(prompt_ids=list(prompt_ids), completion_ids=ids[:cut], logprobs=logprobs[:cut], text=text,
+                      finish_reason=reason)
+
+
+def greedy_copies(first: Generation, n: int) -> list[Generation]:
+    """``n`` samples of a greedy completion: the first and independent copies of it (they would be equal)."""
+    return [first] + [replace(first, completion_ids=list(first.completion_ids), logprobs=list(first.logprobs))
+                      for _ in range(n - 1)]
 
 
 class _RowCap:
     """A stopping criterion that ends each row at its own token cap (rows of one batch may differ)."""
 
-    def __init__(self, caps: list[int], prompt_width: int) -> None:
-        self.caps = torch.tensor(caps, dtype=torch.long)
+    def __init__(self, caps: list[int], prompt_width: int, device: torch.device) -> None:
+        self.caps = torch.tensor(caps, dtype=torch.long, device=device)  # once: the check runs every token
         self.prompt_width = prompt_width
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
-        generated = input_ids.shape[1] - self.prompt_width
-        return (self.caps.to(input_ids.device) <= generated).to(torch.bool)
+        return self.caps <= input_ids.shape[1] - self.prompt_width
 
 
 def _find_stop(text: str, stops: Sequence[str]) -> tuple[int, int] | None:

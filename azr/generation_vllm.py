@@ -34,22 +34,20 @@ truncated sampling.
 from __future__ import annotations
 
 import importlib
-import os
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import torch
 
+from azr.config import first_line
 from azr.generation import (
-    FinishReason,
     Generation,
     SamplingParams,
     Tokenization,
-    _find_stop,
-    _shortest_prefix_with_stop,
+    finish,
+    greedy_copies,
 )
 
 if TYPE_CHECKING:
@@ -68,21 +66,20 @@ class VLLMUnavailable(RuntimeError):
 # ---- start-up checks (before the model loads and before anything is written) ------------------------
 
 
-def check_vllm(g: GenerationSettings, world_size: int | None = None) -> None:
+def check_vllm(g: GenerationSettings, world_size: int) -> None:
     """vLLM and TRL's vLLM layer import, a CUDA device exists, and the chosen mode can start."""
     try:
         importlib.import_module("vllm")
         # TRL's client imports vLLM's weight-transfer modules: this fails on a vLLM it does not support.
         importlib.import_module("trl.generation.vllm_client")
     except Exception as exc:  # noqa: BLE001 - ImportError, or a broken CUDA install raising anything
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc)
         raise VLLMUnavailable(f"generation.backend=vllm: vLLM cannot be imported ({first}); {INSTALL_HINT}") from None
     if not torch.cuda.is_available():
         raise VLLMUnavailable("generation.backend=vllm: no CUDA device is visible (colocate runs vLLM on it, server "
                               "mode pushes the weights from it over NCCL); run on a CUDA machine or set "
                               "generation.backend=hf")
-    procs = world_size if world_size is not None else int(os.environ.get("WORLD_SIZE", "1"))
-    check_mode(g.vllm, procs)
+    check_mode(g.vllm, world_size)
     if g.vllm.mode == "server":
         check_server(g.vllm.server_url)
 
@@ -128,7 +125,7 @@ def check_server(url: str, timeout_s: float = 5.0) -> None:
 def max_model_len(g: GenerationSettings) -> int:
     """vLLM's context length: the configured one, else the longest prompt plus the longest completion
     (the model's own maximum, vLLM's default, may not fit the KV cache next to training)."""
-    return g.vllm.max_model_len or g.max_prompt_tokens + max(g.max_new_tokens_propose, g.max_new_tokens_solve)
+    return g.vllm.max_model_len or g.longest_sequence
 
 
 def engine_kwargs(cfg: Config, model: Any, tokenizer: Any, accelerator: Any) -> dict[str, Any]:
@@ -201,10 +198,7 @@ class VLLMGenerator(Tokenization):
     def _generate_same(self, prompts: Sequence[str], params: SamplingParams) -> list[list[Generation]]:
         if not prompts:
             return []
-        encoded = [self.encode(p) for p in prompts]
-        for i, ids in enumerate(encoded):
-            if not ids:
-                raise ValueError(f"VLLMGenerator.generate: prompt {i} tokenises to nothing")
+        encoded = self.encode_all(prompts)
         copies = 1 if params.greedy else params.n
         if params.seed is not None and copies > 1:
             # Colocate mode sends each sample as its own request: one seed would make them identical.
@@ -215,8 +209,7 @@ class VLLMGenerator(Tokenization):
         rows = generations_from_vllm(encoded, completion_ids, logprobs, logprob_token_ids, copies, params,
                                      self.eos_token_ids, self.decode)
         if copies < params.n:
-            rows = [row + [replace(row[0], completion_ids=list(row[0].completion_ids), logprobs=list(row[0].logprobs))
-                           for _ in range(params.n - 1)] for row in rows]  # fmt: skip
+            rows = [greedy_copies(row[0], params.n) for row in rows]
         return rows
 
     def _set_sampling(self, params: SamplingParams) -> None:
@@ -286,22 +279,3 @@ def sampled_logprobs(ids: Sequence[int], logprobs: Sequence[Sequence[float | Non
             raise RuntimeError(f"vLLM {where}: log-prob of token {token} at position {t} is NaN")
         out.append(float(value))
     return out
-
-
-def finish(prompt_ids: list[int], ids: list[int], logprobs: list[float], params: SamplingParams,
-           eos_token_ids: Sequence[int], decode: Any) -> Generation:
-    """Cut one completion after its first EOS or at the token completing a stop string; name why it ended."""
-    reason: FinishReason = "length"
-    cut = len(ids)
-    eos_at = next((k for k, t in enumerate(ids) if t in eos_token_ids), None)
-    if eos_at is not None:
-        cut, reason = eos_at + 1, "stop"
-    text = decode(ids[:cut])
-    if params.stop:
-        found = _find_stop(text, params.stop)
-        if found is not None:
-            cut, reason = _shortest_prefix_with_stop(ids[:cut], params.stop, decode), "stop"
-            begin, end = found
-            text = text[:end] if params.include_stop_str_in_output else text[:begin]
-    return Generation(prompt_ids=prompt_ids, completion_ids=ids[:cut], logprobs=logprobs[:cut], text=text,
-                      finish_reason=reason)

@@ -214,8 +214,9 @@ def selfplay_step(c: Components, step: int) -> StepLog:
     gen_tokens = sum(lengths) + sum(len(g.completion_ids) for gs in rollouts for g in gs)
     log.add("lengths/completion_mean", sum(lengths) / len(lengths) if lengths else 0.0)
     log.add("lengths/completion_max", max(lengths, default=0))
-    for phase in ("generation", "sandbox", "update"):
-        log.add(f"time/{phase}_s", d.max(timer.totals.get(phase, 0.0)))  # the slowest rank sets the pace
+    slowest = d.max_stats({p: timer.totals.get(p, 0.0) for p in ("generation", "sandbox", "update")})
+    for phase, seconds in slowest.items():  # the slowest rank sets the pace
+        log.add(f"time/{phase}_s", seconds)
     log.add("throughput/generated_tokens", gen_tokens)
     log.add("throughput/tokens_per_s", gen_tokens / log.metrics["time/generation_s"]
             if log.metrics["time/generation_s"] > 0 else 0.0)

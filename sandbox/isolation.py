@@ -237,12 +237,8 @@ def landlock_ruleset(read_paths: list[str], write_paths: list[str], abi: int) ->
     return fd
 
 
-def landlock_restrict(ruleset_fd: int) -> None:
-    _check(int(_libc.syscall(_nr("landlock_restrict_self"), ruleset_fd, 0)), "landlock_restrict_self")
-
-
 def landlock_restrict_call(ruleset_fd: int) -> PreparedCall:
-    """``landlock_restrict(ruleset_fd)`` prepared for a child (see :class:`PreparedCall`)."""
+    """``landlock_restrict_self(ruleset_fd, 0)`` prepared for a child (see :class:`PreparedCall`)."""
     return PreparedCall("landlock_restrict_self", "landlock_restrict_self", ruleset_fd, 0)
 
 

@@ -166,6 +166,18 @@ class _Slot:
     restarts: int = 0  # its local pool's worker restarts, as last reported
 
 
+def _call_each_and_wait(handles: list[Any], method: str) -> None:
+    """Call ``method`` on every actor and wait (bounded) for all of them; a dead actor is skipped."""
+    refs = []
+    for a in handles:
+        try:
+            refs.append(getattr(a, method).remote())
+        except RayError:
+            pass
+    if refs:
+        ray.wait(refs, num_returns=len(refs), timeout=CLOSE_TIMEOUT_S)
+
+
 class RaySandbox(PoolFront):
     """:class:`~sandbox.pool.Sandbox` with its workers in Ray actors, possibly on many nodes.
 
@@ -292,25 +304,11 @@ class RaySandbox(PoolFront):
         """Close every actor's local pool (so its workers and cgroups go), then kill the actors."""
         try:
             if ray.is_initialized() and handles:
-                refs = []
-                for a in handles:
-                    try:
-                        refs.append(a.close.remote())
-                    except RayError:
-                        pass
-                if refs:
-                    ray.wait(refs, num_returns=len(refs), timeout=CLOSE_TIMEOUT_S)
+                _call_each_and_wait(handles, "close")
                 # ray.kill alone is asynchronous (it travels through the GCS while calls go straight to
                 # the actor), so a call made right after close() could still be served. Ending each actor
                 # from its own queue and waiting for that makes close() return only once they are gone.
-                ends = []
-                for a in handles:
-                    try:
-                        ends.append(a.__ray_terminate__.remote())
-                    except RayError:
-                        pass
-                if ends:
-                    ray.wait(ends, num_returns=len(ends), timeout=CLOSE_TIMEOUT_S)
+                _call_each_and_wait(handles, "__ray_terminate__")
                 for a in handles:
                     try:
                         ray.kill(a)  # whatever did not end in time
