@@ -111,23 +111,21 @@ class Dist:
 
     def sum_stats(self, stats: dict[str, float]) -> dict[str, float]:
         """Per-key sum over ranks (keys missing on a rank count as 0)."""
-        if not self.enabled:
-            return dict(stats)
-        total: dict[str, float] = {}
-        for part in self.gather(stats):
-            for k, v in part.items():
-                total[k] = total.get(k, 0.0) + float(v)
-        return total
+        return self._combine_stats(stats, lambda a, b: a + b)
 
     def max_stats(self, stats: dict[str, float]) -> dict[str, float]:
-        """Per-key maximum over ranks, in one collective (keys missing on a rank are skipped there)."""
+        """Per-key maximum over ranks (keys missing on a rank are skipped there)."""
+        return self._combine_stats(stats, max)
+
+    def _combine_stats(self, stats: dict[str, float], combine: Callable[[float, float], float]) -> dict[str, float]:
+        """Every rank's ``stats`` folded key by key with ``combine``, in one collective."""
         if not self.enabled:
             return dict(stats)
-        top: dict[str, float] = {}
+        out: dict[str, float] = {}
         for part in self.gather(stats):
             for k, v in part.items():
-                top[k] = max(top.get(k, float(v)), float(v))
-        return top
+                out[k] = combine(out[k], float(v)) if k in out else float(v)
+        return out
 
     def max(self, value: float) -> float:
         return max(self.gather(float(value))) if self.enabled else float(value)
